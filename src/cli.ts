@@ -1,3 +1,125 @@
-export async function main(_argv: string[]): Promise<number> {
+// The facepipe command line: parses arguments and hands over to one command module.
+import { parseArgs } from 'node:util';
+import path from 'node:path';
+import { ConfigError, formatDiagnostic } from './config/diagnostics.js';
+import { parseOverride } from './config/overrides.js';
+import { facepipeVersion } from './paths.js';
+
+const USAGE = `facepipe ${facepipeVersion} — declarative pipelines that train and evaluate ArcFace face recognizers
+
+usage:
+  facepipe run <pipeline.yaml> [-S key=value]... [--runs-dir DIR] [--force STAGE|all]... [--dry-run] [--json] [--jobs N] [--gpus N] [--rehash]
+  facepipe validate <pipeline.yaml> [-S key=value]...
+  facepipe config <pipeline.yaml> [-S key=value]... [--json]     the final resolved config
+  facepipe plan <pipeline.yaml> [-S key=value]... [--json]       what would run and why
+  facepipe explain <pipeline.yaml> <stage> [-S key=value]...     a stage's cache key and what changed
+  facepipe status <pipeline.yaml> [--runs-dir DIR]               up to date / outdated / running, per stage
+  facepipe runs [pipeline-name] [--runs-dir DIR] [--json]        recorded runs, newest first
+  facepipe doctor [--bench] [--json]                             which TensorFlow backend loads, and how fast
+  facepipe setup [--gpu] [--rebuild] [--quiet]                   build the native TensorFlow backend (cached)
+
+  -S, --set key=value   override a config value (train.lr=0.1) or a stage value (stages.train.with.lr=0.1);
+                        values are YAML (0.1 is a number, [1,2] a list); +key=value adds a new key
+  --runs-dir DIR        where everything is written (default ./runs)
+  --force STAGE         re-run STAGE although its result is cached ('all' for every stage)
+  --rehash              re-read every input file instead of trusting the stat cache
+`;
+
+const options = {
+  set: { type: 'string', short: 'S', multiple: true },
+  'runs-dir': { type: 'string' },
+  force: { type: 'string', multiple: true },
+  'dry-run': { type: 'boolean' },
+  json: { type: 'boolean' },
+  jobs: { type: 'string' },
+  gpus: { type: 'string' },
+  rehash: { type: 'boolean' },
+  gpu: { type: 'boolean' },
+  rebuild: { type: 'boolean' },
+  bench: { type: 'boolean' },
+  quiet: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
+
+class UsageError extends Error {}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    return await dispatch(argv);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(e.diagnostics.map(formatDiagnostic).join('\n\n') + '\n');
+      return 2;
+    }
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`facepipe: ${(e as Error).message}\n\n${USAGE}`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+async function dispatch(argv: string[]): Promise<number> {
+  const { values: v, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  const [command, ...args] = positionals;
+  if (v.version) return print(facepipeVersion);
+  if (v.help || !command) return print(USAGE);
+  const runsDir = path.resolve(v['runs-dir'] ?? 'runs');
+  const overrides = (v.set ?? []).map(parseOverride);
+  const file = () => args[0] ?? usage(`${command} needs a pipeline file`);
+  const prep = () => ({ file: file(), overrides, runsDir, force: forceSet(v), rehash: v.rehash === true });
+  switch (command) {
+    case 'run': {
+      const { runCommand } = await import('./commands/run.js');
+      return runCommand({ ...prep(), argv, dryRun: v['dry-run'] === true, json: v.json === true, jobs: int(v.jobs, '--jobs'), gpus: int(v.gpus, '--gpus') ?? visibleGpus() });
+    }
+    case 'validate':
+      return (await import('./commands/config.js')).validateCommand(file(), overrides);
+    case 'config':
+      return (await import('./commands/config.js')).configCommand(file(), overrides, v.json === true);
+    case 'plan':
+      return (await import('./commands/plan.js')).planCommand(prep(), v.json === true);
+    case 'explain':
+      return (await import('./commands/plan.js')).explainCommand(prep(), args[1] ?? usage('explain needs a stage name'), v.json === true);
+    case 'status':
+      return (await import('./commands/plan.js')).statusCommand(prep(), v.json === true);
+    case 'runs':
+      return (await import('./commands/runs.js')).runsCommand(runsDir, args[0], v.json === true);
+    case 'doctor':
+      return (await import('./commands/backend.js')).doctorCommand({ bench: v.bench === true, json: v.json === true });
+    case 'setup':
+      return (await import('./commands/backend.js')).setupCommand({ gpu: v.gpu === true, force: v.rebuild === true, quiet: v.quiet === true });
+    default:
+      return usage(`unknown command '${command}'`);
+  }
+}
+
+function print(s: string): number {
+  process.stdout.write(s.endsWith('\n') ? s : s + '\n');
   return 0;
+}
+
+function usage(message: string): never {
+  throw new UsageError(message);
+}
+
+function forceSet(v: Values): ReadonlySet<string> | 'all' {
+  const f = v.force ?? [];
+  return f.includes('all') ? 'all' : new Set(f);
+}
+
+function int(s: string | undefined, name: string): number | undefined {
+  if (s === undefined) return undefined;
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 0) usage(`${name} expects a whole number, got '${s}'`);
+  return n;
+}
+
+/** GPU slots: the devices CUDA_VISIBLE_DEVICES lists; none when it is unset (use --gpus N). */
+function visibleGpus(): number {
+  const v = process.env.CUDA_VISIBLE_DEVICES;
+  return v ? v.split(',').filter((s) => s.trim() !== '' && s.trim() !== '-1').length : 0;
 }

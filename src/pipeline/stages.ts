@@ -1,0 +1,95 @@
+// Turns the resolved `stages:` block into checked stage definitions: known kinds, parameters valid
+// under each kind's schema, needs that exist, no cycles.
+import { closest, distance } from 'fastest-levenshtein';
+import { ConfigError, type Diagnostic } from '../config/diagnostics.js';
+import { stageRefs } from '../config/interpolate.js';
+import { validateAt } from '../config/schemas.js';
+import { dotted, isObject, locate, pointer, type JsonObject, type Sourced } from '../config/sourced.js';
+import type { Resources } from '../stage-api.js';
+import { topoOrder } from './graph.js';
+import { kindExists, listKinds, loadKind } from './kinds.js';
+
+export interface PipelineStage {
+  name: string;
+  kind: string;
+  kindVersion: string;
+  /** Explicit `needs` plus every stage referenced as ${{ stages.X.out }}. */
+  needs: string[];
+  /** Validated parameters; run-time references (${{ out }}, ${{ stages.X.out }}) still unbound. */
+  params: JsonObject;
+  resources: Resources;
+  persistentWork: boolean;
+  compute: boolean;
+}
+
+export async function buildStages(doc: Sourced): Promise<{ stages: Record<string, PipelineStage>; order: string[] }> {
+  const block = (doc.value as JsonObject).stages as Record<string, JsonObject>;
+  const names = Object.keys(block);
+  const errors: Diagnostic[] = [];
+  const stages: Record<string, PipelineStage> = {};
+  for (const name of names) {
+    try {
+      stages[name] = await buildStage(doc, name, block[name]!, names);
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      errors.push(...e.diagnostics);
+    }
+  }
+  if (errors.length > 0) throw new ConfigError(errors);
+  const result = topoOrder(Object.fromEntries(names.map((n) => [n, stages[n]!.needs])));
+  if ('cycle' in result) {
+    const at = pointer(['stages', result.cycle[0]!, 'needs']);
+    throw ConfigError.one({
+      loc: locate(doc.origins, at),
+      keyPath: dotted(at),
+      message: `the stages depend on each other in a cycle: ${result.cycle.join(' → ')}`,
+      fix: 'remove one of these dependencies (a `needs` entry or a ${{ stages.X.out }} reference)',
+    });
+  }
+  return { stages, order: result.order };
+}
+
+async function buildStage(doc: Sourced, name: string, def: JsonObject, names: string[]): Promise<PipelineStage> {
+  const base = pointer(['stages', name]);
+  const kindName = def.uses as string;
+  if (!kindExists(kindName)) throw unknownName(doc, `${base}/uses`, `stage kind '${kindName}'`, kindName, listKinds(), 'stage kinds are the folders under stages/');
+  const params = def.with ?? {};
+  if (!isObject(params)) {
+    throw ConfigError.one({ loc: locate(doc.origins, `${base}/with`), keyPath: dotted(`${base}/with`), message: 'must be a mapping of parameters', fix: 'refer to a mapping in the config, e.g. with: ${{ config.train }}' });
+  }
+  if (def.with === undefined) def.with = params;
+  validateAt(doc, `${base}/with`, `stages/${kindName}`);
+  const needs = [...((def.needs ?? []) as string[])];
+  const errors: Diagnostic[] = [];
+  needs.forEach((n, i) => {
+    if (!names.includes(n)) errors.push(...unknownName(doc, `${base}/needs/${i}`, `stage '${n}'`, n, names, 'needs lists stages of this pipeline').diagnostics);
+  });
+  for (const r of stageRefs(params)) {
+    if (!names.includes(r)) errors.push(...unknownName(doc, `${base}/with`, `stage '${r}' in \${{ stages.${r}.out }}`, r, names, 'reference a stage of this pipeline').diagnostics);
+    else if (!needs.includes(r)) needs.push(r);
+  }
+  if (needs.includes(name)) errors.push({ loc: locate(doc.origins, `${base}/needs`), keyPath: dotted(`${base}/needs`), message: `stage '${name}' needs itself`, fix: 'remove it from its own needs' });
+  if (errors.length > 0) throw new ConfigError(errors);
+  const kind = await loadKind(kindName);
+  return {
+    name,
+    kind: kindName,
+    kindVersion: kind.version,
+    needs,
+    params,
+    resources: { ...kind.resources, ...((def.resources ?? {}) as Resources) },
+    persistentWork: kind.persistentWork === true,
+    compute: kind.compute === true,
+  };
+}
+
+function unknownName(doc: Sourced, ptr: string, what: string, name: string, known: string[], fix: string): ConfigError {
+  const guess = known.length ? closest(name, known) : undefined;
+  const near = guess !== undefined && distance(name, guess) <= Math.max(2, Math.floor(name.length / 3));
+  return ConfigError.one({
+    loc: locate(doc.origins, ptr),
+    keyPath: dotted(ptr),
+    message: `unknown ${what}` + (near ? `; did you mean '${guess}'?` : ''),
+    fix: `${fix}: ${known.join(', ') || '(none)'}`,
+  });
+}

@@ -1,0 +1,19 @@
+// `command`: a user's own shell step with declared deps and outs, like a DVC stage.
+import type { StageKind } from '../../src/stage-api.js';
+
+export interface CommandParams {
+  run: string;
+  deps?: string[];
+  outs?: string[];
+  metrics?: string;
+  env?: Record<string, string | number | boolean>;
+}
+
+export const kind: StageKind<CommandParams> = {
+  version: '1',
+  description: 'run a shell command that writes its outputs to $FACEPIPE_OUT',
+  async run(ctx) {
+    const { runCommand } = await import('./run.js');
+    await runCommand(ctx);
+  },
+};
