@@ -71,3 +71,11 @@ export interface StageKind<P = Record<string, unknown>> {
   /** Does the work, inside the stage's child process. Throw to fail; never exit the process. */
   run(ctx: StageContext<P>): Promise<void>;
 }
+
+/**
+ * An expected failure (bad input, a command that exited non-zero): the runner shows its message
+ * without a stack trace. Anything else thrown from `run` is treated as a bug and logged in full.
+ */
+export class StageFailure extends Error {
+  override name = 'StageFailure';
+}

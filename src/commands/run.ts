@@ -64,7 +64,10 @@ export async function runPrepared(prep: Prepared, o: RunOptions, emit: (e: RunEv
     stages: Object.fromEntries(prep.plan.map((e) => [e.name, { kind: e.kind, key: e.key, components: prep.keys[e.name]!.components, status: 'pending', reasons: e.reasons }])),
     environment: hostEnvironment(),
   };
-  let recordPath = await saveRunRecord(o.runsDir, record);
+  // Stages finish concurrently: saves are queued so each writes the newest state, in order.
+  let saving = saveRunRecord(o.runsDir, record);
+  const save = () => (saving = saving.then(() => saveRunRecord(o.runsDir, record)));
+  let recordPath = await saving;
   const { signal, killSignal, dispose } = interrupts(emit);
   emit({ type: 'run-start', pipeline: pipeline.name, runId: id, plan: prep.plan });
   try {
@@ -85,7 +88,7 @@ export async function runPrepared(prep: Prepared, o: RunOptions, emit: (e: RunEv
       gpus: o.gpus,
       onRecord: async (name, r) => {
         record.stages[name] = r;
-        recordPath = await saveRunRecord(o.runsDir, record);
+        await save();
       },
     });
   } finally {
@@ -94,7 +97,9 @@ export async function runPrepared(prep: Prepared, o: RunOptions, emit: (e: RunEv
   const statuses = Object.values(record.stages).map((s) => s.status);
   record.status = signal.aborted ? 'interrupted' : statuses.every((s) => s === 'cached' || s === 'ran') ? 'succeeded' : 'failed';
   record.finishedAt = new Date().toISOString();
-  recordPath = await saveRunRecord(o.runsDir, record);
+  recordPath = await save();
+  await prep.digester.cache.save();
+  await prep.store.emptyTrash(24 * 3600_000);
   await linkOutputs(o.runsDir, record);
   emit({ type: 'run-end', status: record.status, recordPath, seconds: (Date.now() - t0) / 1000 });
   return {

@@ -10,6 +10,8 @@ export interface PlanEntry {
   kind: string;
   key: string;
   action: 'cached' | 'run';
+  /** Re-run on request (--force) although it may be cached. */
+  forced: boolean;
   reasons: string[];
 }
 
@@ -29,7 +31,7 @@ export function plan(input: PlanInput): PlanEntry[] {
     const { key, components } = input.keys[name]!;
     const lookup = input.lookups[name] ?? { status: 'miss' };
     const forced = input.force === 'all' || input.force.has(name);
-    const base = { name, kind: input.kinds[name]!, key };
+    const base = { name, kind: input.kinds[name]!, key, forced };
     if (lookup.status === 'hit' && !forced) return { ...base, action: 'cached', reasons: ['inputs, parameters and code unchanged; result in the store'] };
     const reasons: string[] = [];
     if (forced) reasons.push('forced (--force)');

@@ -50,13 +50,14 @@ export async function attemptStage(stage: PipelineStage, key: StageKey, upstream
         return { status: 'cached', outDir: found.outDir, metrics: found.manifest.metrics, seconds: 0, environment: found.manifest.environment };
       }
     }
-    return await runLocked(stage, key, upstream, c);
+    // If another runner judged us dead and took the lock, stop: two writers for one key is wrong.
+    return await runLocked(stage, key, upstream, { ...c, signal: AbortSignal.any([c.signal, lock.lost]) }, lock.lost);
   } finally {
     await lock.release();
   }
 }
 
-async function runLocked(stage: PipelineStage, key: StageKey, upstream: Record<string, UpstreamResult>, c: AttemptContext): Promise<AttemptResult> {
+async function runLocked(stage: PipelineStage, key: StageKey, upstream: Record<string, UpstreamResult>, c: AttemptContext, lost: AbortSignal): Promise<AttemptResult> {
   const attempt = await c.store.begin(key.key);
   const workDir = stage.persistentWork ? await c.store.workDir(key.key) : undefined;
   const logPath = path.join(c.logsDir, `${stage.name}.log`);
@@ -79,9 +80,10 @@ async function runLocked(stage: PipelineStage, key: StageKey, upstream: Record<s
     killSignal: c.killSignal,
   });
   const seconds = (Date.now() - started.getTime()) / 1000;
-  if (!res.ok) {
+  if (!res.ok || lost.aborted) {
     await c.store.abandon(attempt);
-    return { status: 'failed', error: res.error ?? 'failed', log: logPath, seconds };
+    const error = lost.aborted ? String((lost.reason as Error).message) : (res.error ?? 'failed');
+    return { status: 'failed', error, log: logPath, seconds };
   }
   await copyFile(logPath, attempt.logPath);
   const environment = { host: os.hostname(), ...res.environment };

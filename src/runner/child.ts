@@ -2,7 +2,7 @@
 // stage's log file; progress, metrics and the final verdict go to the runner over IPC.
 import { readFile } from 'node:fs/promises';
 import { loadKind } from '../pipeline/kinds.js';
-import type { Metrics, Progress, StageContext } from '../stage-api.js';
+import { StageFailure, type Metrics, type Progress, type StageContext } from '../stage-api.js';
 import type { ChildMessage, Job } from './messages.js';
 
 const EXIT_INTERRUPTED = 130;
@@ -57,7 +57,8 @@ async function main(jobFile: string): Promise<number> {
   try {
     await kind.run(ctx);
   } catch (e) {
-    console.error(e instanceof Error ? (e.stack ?? e.message) : String(e));
+    const expected = e instanceof StageFailure || abort.signal.aborted;
+    console.error(e instanceof Error ? (expected ? `error: ${e.message}` : (e.stack ?? e.message)) : String(e));
     await send({ type: 'error', message: e instanceof Error ? e.message : String(e) });
     return abort.signal.aborted ? EXIT_INTERRUPTED : 1;
   }

@@ -46,7 +46,7 @@ export async function execute(o: ExecuteOptions): Promise<Record<string, StageRe
     const stage = p.stages[e.name]!;
     const upstream = Object.fromEntries(stage.needs.map((n) => [n, results[n]!]));
     o.emit({ type: 'stage-start', stage: e.name, key: e.key, reasons: e.reasons });
-    const ctx: AttemptContext = { ...o, baseDir: p.baseDir, forced: e.reasons.includes('forced (--force)') };
+    const ctx: AttemptContext = { ...o, baseDir: p.baseDir, forced: e.forced };
     const job = attemptStage(stage, o.keys[e.name]!, upstream, ctx)
       .catch((err: unknown): AttemptResult => ({ status: 'failed', error: err instanceof Error ? err.message : String(err), log: '', seconds: 0 }))
       .then(async (r) => {

@@ -35,7 +35,6 @@ export async function prepare(o: PrepareOptions): Promise<Prepared> {
   const statCache = await StatCache.load(lay.statCache);
   const digester = new Digester(statCache, { rehash: o.rehash });
   const keys = await computeKeys(pipeline, digester);
-  await statCache.save();
   const store = new Store(lay, digester);
   const lookups: Record<string, Lookup> = {};
   const cached: Record<string, UpstreamResult> = {};
@@ -48,6 +47,8 @@ export async function prepare(o: PrepareOptions): Promise<Prepared> {
       lookups[name] = found;
     }
   }
+  // Saved now (not only at the end of a run) so `plan` and `status` also remember what they hashed.
+  await statCache.save();
   const previous = await previousComponents(o.runsDir, pipeline.name);
   const kinds = Object.fromEntries(pipeline.order.map((n) => [n, pipeline.stages[n]!.kind]));
   const entries = plan({ order: pipeline.order, kinds, keys, lookups, force: o.force, previous });

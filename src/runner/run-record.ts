@@ -59,7 +59,7 @@ export async function saveRunRecord(runsDir: string, r: RunRecord): Promise<stri
   const dir = runDir(runsDir, r.pipeline, r.id);
   await mkdir(dir, { recursive: true });
   const file = path.join(dir, 'run.json');
-  const tmp = `${file}.${process.pid}.tmp`;
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   await writeFile(tmp, JSON.stringify(r, null, 2) + '\n');
   await rename(tmp, file);
   return file;

@@ -97,7 +97,12 @@ export class Store {
   }
 
   /** Deletes everything in the trash (safe at any time: nothing there is in use). */
-  async emptyTrash(): Promise<number> {
+  /**
+   * Deletes trashed entries — all of them, or those trashed more than `olderThanMs` ago (a
+   * replaced entry may still be read by a concurrent runner for a while, and a corrupt one is
+   * worth a look before it goes).
+   */
+  async emptyTrash(olderThanMs = 0): Promise<number> {
     let names: string[];
     try {
       names = await fs.readdir(this.layout.trash);
@@ -105,8 +110,11 @@ export class Store {
       if (isErrno(e, 'ENOENT')) return 0;
       throw e;
     }
-    await Promise.all(names.map((n) => fs.rm(path.join(this.layout.trash, n), { recursive: true, force: true })));
-    return names.length;
+    const cutoff = Date.now() - olderThanMs;
+    // Names are <key>.<trashed-at ms>.<suffix> (see moveToTrash).
+    const old = names.filter((n) => olderThanMs <= 0 || Number(n.split('.')[1]) < cutoff);
+    await Promise.all(old.map((n) => fs.rm(path.join(this.layout.trash, n), { recursive: true, force: true })));
+    return old.length;
   }
 
   /** Renames `dir` into the trash (instant, atomic); returns its new path, or undefined if absent. */

@@ -60,7 +60,8 @@ export class PlainRenderer implements Renderer {
     const p = e.progress;
     const of = p.total !== undefined ? `/${formatCount(p.total, p.unit)}` : '';
     const pct = p.total ? ` (${((100 * p.done) / p.total).toFixed(0)}%)` : '';
-    return `    ${e.stage}: ${formatCount(p.done, p.unit)}${of} ${p.unit && p.unit !== 'B' ? p.unit : ''}${pct} ${formatRate(p, e.rate)}${p.note ? '  ' + p.note : ''}`.replace(/ +/g, ' ');
+    const text = `${formatCount(p.done, p.unit)}${of} ${p.unit && p.unit !== 'B' ? p.unit : ''}${pct} ${formatRate(p, e.rate)}${p.note ? ' ' + p.note : ''}`;
+    return `    ${e.stage}: ${text.replace(/ +/g, ' ').trim()}`;
   }
 
   async close(): Promise<void> {}

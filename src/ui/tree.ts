@@ -83,6 +83,7 @@ export class TreeRenderer implements Renderer {
         row.settle?.();
         break;
       case 'stage-failed':
+        t.title = `${name} ${dim('failed')}`;
         t.output = [...e.logTail.slice(-10).map((l) => `│ ${l}`), ...(e.logPath ? [`full log: ${relative(e.logPath)}`] : [])].join('\n');
         row.settle?.(new Error(`${name}: ${e.error}`));
         break;

@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
-import type { Metrics, StageContext } from '../../src/stage-api.js';
+import { StageFailure, type Metrics, type StageContext } from '../../src/stage-api.js';
 import type { CommandParams } from './index.js';
 
 export async function runCommand(ctx: StageContext<CommandParams>): Promise<void> {
@@ -21,9 +21,9 @@ export async function runCommand(ctx: StageContext<CommandParams>): Promise<void
     forceKillAfterDelay: 30_000,
     reject: false,
   });
-  if (result.isCanceled) throw new Error('interrupted');
+  if (result.isCanceled) throw new StageFailure('interrupted');
   if (result.exitCode !== 0) {
-    throw new Error(`command exited with ${result.exitCode ?? result.signal}: ${params.run}`);
+    throw new StageFailure(`command exited with ${result.exitCode ?? result.signal}: ${params.run}`);
   }
   await checkOuts(ctx.outDir, params.outs ?? []);
   if (params.metrics) ctx.metrics(await readMetrics(path.join(ctx.outDir, params.metrics)));
@@ -39,7 +39,7 @@ async function checkOuts(outDir: string, outs: string[]): Promise<void> {
     }
   }
   if (missing.length > 0) {
-    throw new Error(`declared outs were not created in $FACEPIPE_OUT: ${missing.join(', ')} — write them to "$FACEPIPE_OUT/<path>"`);
+    throw new StageFailure(`declared outs were not created in $FACEPIPE_OUT: ${missing.join(', ')} — write them to "$FACEPIPE_OUT/<path>"`);
   }
 }
 
@@ -48,9 +48,9 @@ async function readMetrics(file: string): Promise<Metrics> {
   try {
     data = JSON.parse(await readFile(file, 'utf8'));
   } catch (e) {
-    throw new Error(`metrics file ${file} is not valid JSON: ${(e as Error).message}`);
+    throw new StageFailure(`metrics file ${file} is not valid JSON: ${(e as Error).message}`);
   }
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new Error(`metrics file ${file} must hold a JSON object`);
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new StageFailure(`metrics file ${file} must hold a JSON object`);
   return flatten(data as Record<string, unknown>, '', {});
 }
 

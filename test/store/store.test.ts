@@ -71,7 +71,10 @@ test('a tampered output (same size, new mtime) is corrupt and moved to the trash
   await assert.rejects(fs.access(store.entryDir(KEY)));
   assert.equal((await fs.readdir(path.join(runs, '.facepipe', 'trash'))).length, 1);
   assert.deepEqual(await store.lookup(KEY), { status: 'miss' });
+  assert.equal(await store.emptyTrash(60_000), 0, 'trashed moments ago: kept under a one-minute cutoff');
+  assert.equal((await fs.readdir(path.join(runs, '.facepipe', 'trash'))).length, 1);
   assert.equal(await store.emptyTrash(), 1);
+  assert.deepEqual(await fs.readdir(path.join(runs, '.facepipe', 'trash')), []);
 });
 
 test('a touched but unchanged output is still a hit, read once rather than on every lookup', async (t) => {
