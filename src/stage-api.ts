@@ -30,7 +30,7 @@ export interface StageContext<P = Record<string, unknown>> {
   outDir: string;
   /**
    * A directory that survives failed attempts of this exact stage key (checkpoints, partial
-   * downloads). Only for kinds with `persistentWork: true`; removed once the stage succeeds.
+   * downloads). Only for kinds with `persistentWork`; removed once the stage succeeds.
    */
   workDir: string | undefined;
   /** The pipeline file's directory: relative paths in params resolve against it. */
@@ -64,8 +64,8 @@ export interface StageKind<P = Record<string, unknown>> {
   description: string;
   /** Loads TensorFlow: the runner sets the TF_* environment for its child process. */
   compute?: boolean;
-  /** Gets a work directory that survives failed attempts (see StageContext.workDir). */
-  persistentWork?: boolean;
+  /** Gets a work directory that survives failed attempts (see StageContext.workDir); may depend on the parameters. */
+  persistentWork?: boolean | ((params: P) => boolean);
   /** Default resources; a pipeline can override them per stage with `resources:`. */
   resources?: Resources;
   /** Does the work, inside the stage's child process. Throw to fail; never exit the process. */

@@ -24,6 +24,15 @@ export function stageRefs(v: Json): string[] {
   return [...found];
 }
 
+/** Whether `${{ work }}` appears anywhere inside `v`. */
+export function usesWorkRef(v: Json): boolean {
+  let found = false;
+  visitStrings(v, (s) => {
+    for (const m of s.matchAll(REF)) if (m[1] === 'work') found = true;
+  });
+  return found;
+}
+
 function visitStrings(v: Json, f: (s: string) => void): void {
   if (typeof v === 'string') f(v);
   else if (Array.isArray(v)) v.forEach((x) => visitStrings(x, f));

@@ -2,7 +2,7 @@
 // under each kind's schema, needs that exist, no cycles.
 import { closest, distance } from 'fastest-levenshtein';
 import { ConfigError, type Diagnostic } from '../config/diagnostics.js';
-import { stageRefs } from '../config/interpolate.js';
+import { stageRefs, usesWorkRef } from '../config/interpolate.js';
 import { validateAt } from '../config/schemas.js';
 import { dotted, isObject, locate, pointer, type JsonObject, type Sourced } from '../config/sourced.js';
 import type { Resources } from '../stage-api.js';
@@ -69,8 +69,12 @@ async function buildStage(doc: Sourced, name: string, def: JsonObject, names: st
     else if (!needs.includes(r)) needs.push(r);
   }
   if (needs.includes(name)) errors.push({ loc: locate(doc.origins, `${base}/needs`), keyPath: dotted(`${base}/needs`), message: `stage '${name}' needs itself`, fix: 'remove it from its own needs' });
-  if (errors.length > 0) throw new ConfigError(errors);
   const kind = await loadKind(kindName);
+  const persistentWork = typeof kind.persistentWork === 'function' ? kind.persistentWork(params) : kind.persistentWork === true;
+  if (usesWorkRef(params) && !persistentWork) {
+    errors.push({ loc: locate(doc.origins, `${base}/with`), keyPath: dotted(`${base}/with`), message: `\${{ work }} is used, but stage '${name}' has no persistent work folder`, fix: kindName === 'command' ? 'add persistent_work: true to its parameters' : `the '${kindName}' stage kind has no work folder; write to \${{ out }} instead` });
+  }
+  if (errors.length > 0) throw new ConfigError(errors);
   return {
     name,
     kind: kindName,
@@ -78,7 +82,7 @@ async function buildStage(doc: Sourced, name: string, def: JsonObject, names: st
     needs,
     params,
     resources: { ...kind.resources, ...((def.resources ?? {}) as Resources) },
-    persistentWork: kind.persistentWork === true,
+    persistentWork,
     compute: kind.compute === true,
   };
 }

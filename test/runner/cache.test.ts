@@ -167,3 +167,39 @@ test('config errors stop the CLI with exit code 2 and file:line:col', async (t) 
   assert.match(r.stderr, /p\.yaml:4:20 +stages\.a\.with\.dep: unknown key 'dep'; did you mean 'deps'\?/);
   assert.equal(r.stdout, '');
 });
+
+test('a persistent work folder survives a failed attempt, so the re-run resumes; it goes once the stage succeeds', async (t) => {
+  const dir = await tempDir(t);
+  // First attempt: saves a checkpoint, then fails. Second: finds the checkpoint and finishes.
+  await writeFiles(dir, {
+    'p.yaml': `stages:
+  train:
+    uses: command
+    with:
+      persistent_work: true
+      run: >-
+        if [ -f "\${{ work }}/ckpt" ]; then
+          echo "resumed from $(cat "$FACEPIPE_WORK/ckpt")" > "$FACEPIPE_OUT/result.txt";
+        else
+          echo step-500 > "$FACEPIPE_WORK/ckpt"; exit 1;
+        fi
+      outs: [result.txt]
+`,
+  });
+  const first = await facepipe(['run', 'p.yaml'], { cwd: dir });
+  assert.equal(first.exitCode, 1, first.all);
+  const second = await run(dir);
+  assert.equal(second.stages[0]!.status, 'ran');
+  assert.equal(await readFile(path.join(second.stages[0]!.outDir!, 'result.txt'), 'utf8'), 'resumed from step-500\n');
+  const work = path.join(dir, 'runs', '.facepipe', 'work', second.stages[0]!.key);
+  await assert.rejects(readFile(path.join(work, 'ckpt')), 'the work folder is removed after success');
+});
+
+test('${{ work }} in a stage without a persistent work folder is a config error', async (t) => {
+  const dir = await tempDir(t);
+  await writeFiles(dir, { 'p.yaml': 'stages:\n  a:\n    uses: command\n    with:\n      run: ls ${{ work }}\n' });
+  const r = await facepipe(['validate', 'p.yaml'], { cwd: dir });
+  assert.equal(r.exitCode, 2);
+  assert.match(r.stderr, /p\.yaml:5:7 +stages\.a\.with: \$\{\{ work \}\} is used, but stage 'a' has no persistent work folder/);
+  assert.match(r.stderr, /fix: add persistent_work: true/);
+});
