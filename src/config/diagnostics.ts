@@ -5,6 +5,7 @@
 //         |         ^^^^
 //     fix: write a number, e.g. lr: 0.1
 import path from 'node:path';
+import { closest, distance } from 'fastest-levenshtein';
 
 /** A place in a file: 1-based line and column, and how many characters to underline. */
 export interface Loc {
@@ -72,4 +73,11 @@ export function formatDiagnostic(d: Diagnostic): string {
   if (d.loc) lines.push(...snippet(d.loc));
   if (d.fix) lines.push(`  fix: ${d.fix}`);
   return lines.join('\n');
+}
+
+/** The known name a typo most likely meant, if one is close enough (DVC's "Do you mean …?"). */
+export function didYouMean(name: string, known: readonly string[]): string | undefined {
+  if (known.length === 0) return undefined;
+  const guess = closest(name, known as string[]);
+  return distance(name, guess) <= Math.max(2, Math.floor(name.length / 3)) ? guess : undefined;
 }

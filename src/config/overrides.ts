@@ -1,7 +1,6 @@
 // `-S path.to.key=value` overrides from the command line (Hydra-like; `+path=value` adds a new key).
 import { parse as parseYamlValue } from 'yaml';
-import { closest, distance } from 'fastest-levenshtein';
-import { ConfigError, type Loc } from './diagnostics.js';
+import { ConfigError, didYouMean, type Loc } from './diagnostics.js';
 import { clearOrigins, isObject, pointer, type Json, type Sourced } from './sourced.js';
 
 export interface Override {
@@ -95,13 +94,12 @@ function baseSegments(base: string): string[] {
 
 function unknownKey(o: Override, i: number, keys: string[]): ConfigError {
   const seg = o.path[i]!;
-  const guess = keys.length ? closest(seg, keys) : undefined;
-  const near = guess !== undefined && distance(seg, guess) <= Math.max(2, Math.floor(seg.length / 3));
+  const guess = didYouMean(seg, keys);
   const at = o.path.slice(0, i).join('.') || 'the top level';
   return ConfigError.one({
     loc: cliLoc(o.text),
-    message: `no key '${seg}' under ${at}` + (near ? `; did you mean '${guess}'?` : ''),
-    fix: near
+    message: `no key '${seg}' under ${at}` + (guess ? `; did you mean '${guess}'?` : ''),
+    fix: guess
       ? `-S ${[...o.path.slice(0, i), guess, ...o.path.slice(i + 1)].join('.')}=…, or +${o.path.join('.')}=… to add a new key`
       : `existing keys there: ${keys.join(', ') || '(none)'}; use +${o.path.join('.')}=… to add a new key`,
   });

@@ -8,7 +8,7 @@ import { applyOverride, type Override } from './overrides.js';
 import { resolveConfigRefs } from './interpolate.js';
 import { validateAt } from './schemas.js';
 import { loadConfigChain } from './config-file.js';
-import { clearOrigins, copyOrigins, emptyOrigins, isObject, locate, merge, pointer, type JsonObject, type Sourced } from './sourced.js';
+import { clearOrigins, copyOrigins, emptyOrigins, isObject, locate, merge, type JsonObject, type Sourced } from './sourced.js';
 import { buildStages, type PipelineStage } from '../pipeline/stages.js';
 
 export interface Pipeline {
@@ -76,8 +76,4 @@ async function withConfig(raw: Sourced, file: string): Promise<Sourced> {
   copyOrigins(config.origins, '', origins, '/config');
   const base: Sourced = { value: { ...value, config: config.value }, origins };
   return isObject(value.config) ? merge(base, { value: { config: value.config }, origins: raw.origins }) : base;
-}
-
-export function stagePointer(name: string, ...rest: string[]): string {
-  return pointer(['stages', name, ...rest]);
 }

@@ -2,9 +2,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
-import { closest, distance } from 'fastest-levenshtein';
 import { packageRoot } from '../paths.js';
-import { ConfigError, type Diagnostic } from './diagnostics.js';
+import { ConfigError, didYouMean, type Diagnostic } from './diagnostics.js';
 import { dotted, getAt, locate, type Json, type Origins, type Sourced } from './sourced.js';
 
 const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true });
@@ -66,11 +65,10 @@ function toDiagnostic(e: ErrorObject, doc: Sourced, base: string, name: string):
     case 'additionalProperties': {
       const key = String(p.additionalProperty);
       const allowed = Object.keys((e.parentSchema?.properties as object | undefined) ?? {});
-      const guess = allowed.length ? closest(key, allowed) : undefined;
-      const near = guess !== undefined && distance(key, guess) <= Math.max(2, Math.floor(key.length / 3));
+      const guess = didYouMean(key, allowed);
       return {
         ...where(`${ptr}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`, true),
-        message: `unknown key '${key}'` + (near ? `; did you mean '${guess}'?` : ''),
+        message: `unknown key '${key}'` + (guess ? `; did you mean '${guess}'?` : ''),
         fix: allowed.length ? `allowed keys here: ${allowed.join(', ')} (${schemaFile})` : `remove it (${schemaFile})`,
       };
     }

@@ -33,19 +33,3 @@ export function topoOrder(g: Graph): { order: string[] } | { cycle: string[] } {
   }
   return { order };
 }
-
-/** Every stage downstream of `start` (not including it). */
-export function downstream(g: Graph, start: string): Set<string> {
-  const out = new Set<string>();
-  let grew = true;
-  while (grew) {
-    grew = false;
-    for (const [n, deps] of Object.entries(g)) {
-      if (!out.has(n) && deps.some((d) => d === start || out.has(d))) {
-        out.add(n);
-        grew = true;
-      }
-    }
-  }
-  return out;
-}

@@ -1,7 +1,6 @@
 // Turns the resolved `stages:` block into checked stage definitions: known kinds, parameters valid
 // under each kind's schema, needs that exist, no cycles.
-import { closest, distance } from 'fastest-levenshtein';
-import { ConfigError, type Diagnostic } from '../config/diagnostics.js';
+import { ConfigError, didYouMean, type Diagnostic } from '../config/diagnostics.js';
 import { stageRefs, usesWorkRef } from '../config/interpolate.js';
 import { validateAt } from '../config/schemas.js';
 import { dotted, isObject, locate, pointer, type JsonObject, type Sourced } from '../config/sourced.js';
@@ -88,12 +87,11 @@ async function buildStage(doc: Sourced, name: string, def: JsonObject, names: st
 }
 
 function unknownName(doc: Sourced, ptr: string, what: string, name: string, known: string[], fix: string): ConfigError {
-  const guess = known.length ? closest(name, known) : undefined;
-  const near = guess !== undefined && distance(name, guess) <= Math.max(2, Math.floor(name.length / 3));
+  const guess = didYouMean(name, known);
   return ConfigError.one({
     loc: locate(doc.origins, ptr),
     keyPath: dotted(ptr),
-    message: `unknown ${what}` + (near ? `; did you mean '${guess}'?` : ''),
+    message: `unknown ${what}` + (guess ? `; did you mean '${guess}'?` : ''),
     fix: `${fix}: ${known.join(', ') || '(none)'}`,
   });
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { downstream, topoOrder } from '../../src/pipeline/graph.js';
+import { topoOrder } from '../../src/pipeline/graph.js';
 
 test('topoOrder puts every stage after what it needs, keeping file order among ready ones', () => {
   assert.deepEqual(topoOrder({ report: ['eval'], download: [], eval: ['train'], train: ['convert'], convert: ['download'] }), {
@@ -12,10 +12,4 @@ test('topoOrder puts every stage after what it needs, keeping file order among r
 test('topoOrder returns the cycle', () => {
   assert.deepEqual(topoOrder({ a: ['c'], b: ['a'], c: ['b'], d: [] }), { cycle: ['a', 'c', 'b', 'a'] });
   assert.deepEqual(topoOrder({ a: ['a'] }), { cycle: ['a', 'a'] });
-});
-
-test('downstream finds every stage reachable from a change', () => {
-  const g = { a: [], b: ['a'], c: ['b'], d: [], e: ['d', 'c'] };
-  assert.deepEqual([...downstream(g, 'b')].sort(), ['c', 'e']);
-  assert.deepEqual([...downstream(g, 'e')], []);
 });
