@@ -6,7 +6,8 @@ import { packageRoot } from '../paths.js';
 import { ConfigError, didYouMean, type Diagnostic } from './diagnostics.js';
 import { dotted, getAt, locate, type Json, type Origins, type Sourced } from './sourced.js';
 
-const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true });
+// strictRequired off: `oneOf: [{required: [url]}, {required: [path]}]` is the plain way to say "exactly one of".
+const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, strictRequired: false, allowUnionTypes: true });
 // `inputPath: true` marks a string parameter naming a file or folder whose *content* belongs in
 // the stage's cache key; the runner collects these (see inputPaths()).
 ajv.addKeyword({ keyword: 'inputPath', schemaType: 'boolean' });
