@@ -2,6 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { scanImageFolder, type Identity } from '../../src/data/image-folder.js';
 import { readPairsFile, samplePairs, type Pair } from '../../src/data/pairs.js';
+import { FormatError } from '../../src/formats/errors.js';
 import { decodeImage, encodeJpeg, resizeTo } from '../../src/formats/image.js';
 import { writeInsightface, type LabeledImage } from '../../src/formats/insightface.js';
 import { writeVerificationBin } from '../../src/formats/verification-bin.js';
@@ -92,7 +93,8 @@ function encoder(root: string, p: PackParams): (rel: string) => Promise<Buffer> 
       const square = decoded.width === size && decoded.height === size ? decoded : await resizeTo(decoded, size, size, { fit: p.fit ?? 'cover' });
       return await encodeJpeg(square.data, size, size, 3, { quality: p.quality ?? 95, subsampling: '4:2:0' });
     } catch (e) {
-      throw new StageFailure(`${file}: ${(e as Error).message.replace(`${file}: `, '').replace(`${file} `, '')} — remove or replace this image`);
+      if (e instanceof FormatError) throw new StageFailure(e.message); // it names the file and says what to do
+      throw new StageFailure(`${file}: ${(e as Error).message} — remove or replace this image`);
     }
   };
 }

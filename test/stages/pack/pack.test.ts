@@ -7,6 +7,7 @@ import { decodeImage, encodeJpeg } from '../../../src/formats/image.js';
 import { imageInfo } from '../../../src/formats/jpeg-info.js';
 import { openDataset } from '../../../src/formats/insightface.js';
 import { readVerificationBin } from '../../../src/formats/verification-bin.js';
+import { makePng } from '../../formats/image-samples.js';
 import { facepipe, sharedData, tempDir, writeFiles } from '../../helpers.js';
 
 interface Summary {
@@ -76,10 +77,11 @@ test('JPEG, PNG, grey and colour, any size, become 112×112 RGB; a pairs list is
   await writeFile(path.join(dir, 'faces', 'alice', 'a1.jpg'), await img(200, 150, 3, 200));
   await writeFile(path.join(dir, 'faces', 'alice', 'a2.JPEG'), await img(60, 80, 1, 90));
   await writeFile(path.join(dir, 'faces', 'bob', 'b1.pgm'), Buffer.concat([Buffer.from('P5\n4 4\n255\n'), Buffer.alloc(16, 30)]));
+  await writeFile(path.join(dir, 'faces', 'bob', 'b2.png'), makePng(8, 8, 2, 8, Buffer.alloc(8 * 8 * 3, 120))); // 8×8 RGB
   await writeFile(path.join(dir, 'faces', 'bob', 'notes.txt'), 'not an image');
   await writeFile(path.join(dir, 'pairs.txt'), 'alice/a1.jpg alice/a2.JPEG 1\nalice/a1.jpg bob/b1.pgm 0\n');
   const out = await pack(dir, 'images: faces\npairs_file: pairs.txt\nbin_name: mine\nbin_form: py2-str');
-  assert.deepEqual(out.metrics, { images: 3, classes: 2, holdout_identities: 0, pairs: 2, ignored_files: 1 });
+  assert.deepEqual(out.metrics, { images: 4, classes: 2, holdout_identities: 0, pairs: 2, ignored_files: 1 });
   const bin = await readVerificationBin(path.join(out.outDir, 'mine.bin'));
   assert.deepEqual(bin.issame, [true, false]);
   const grey = await decodeImage(bin.images[1]!);
@@ -89,7 +91,7 @@ test('JPEG, PNG, grey and colour, any size, become 112×112 RGB; a pairs list is
   await writeFile(path.join(dir, 'faces', 'bob', 'broken.jpg'), Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 16]));
   const r = await facepipe(['run', 'p.yaml'], { cwd: dir });
   assert.equal(r.exitCode, 1);
-  assert.match(r.all, /faces\/bob\/broken\.jpg: .*remove or replace this image/);
+  assert.match(r.all, /FAILED: .*faces\/bob\/broken\.jpg.*: .*(truncated|corrupt)/);
 });
 
 test('asking for more pairs than the held-out people allow is a clear error', async (t) => {
