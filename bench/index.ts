@@ -2,9 +2,10 @@
 import { benchNoopRerun } from './noop-rerun.js';
 import { benchJpeg } from './jpeg.js';
 import { benchRecordio } from './recordio.js';
+import { benchTfrecord } from './tfrecord.js';
 import { formatResult } from './timing.js';
 
-const benches = { 'noop-rerun': benchNoopRerun, recordio: benchRecordio, jpeg: benchJpeg };
+const benches = { 'noop-rerun': benchNoopRerun, recordio: benchRecordio, jpeg: benchJpeg, tfrecord: benchTfrecord };
 const only = process.argv.slice(2);
 for (const [name, run] of Object.entries(benches)) {
   if (only.length > 0 && !only.includes(name)) continue;
