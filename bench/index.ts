@@ -3,9 +3,10 @@ import { benchNoopRerun } from './noop-rerun.js';
 import { benchJpeg } from './jpeg.js';
 import { benchRecordio } from './recordio.js';
 import { benchTfrecord } from './tfrecord.js';
+import { benchVerification } from './verification.js';
 import { formatResult } from './timing.js';
 
-const benches = { 'noop-rerun': benchNoopRerun, recordio: benchRecordio, jpeg: benchJpeg, tfrecord: benchTfrecord };
+const benches = { 'noop-rerun': benchNoopRerun, recordio: benchRecordio, jpeg: benchJpeg, tfrecord: benchTfrecord, verification: benchVerification };
 const only = process.argv.slice(2);
 for (const [name, run] of Object.entries(benches)) {
   if (only.length > 0 && !only.includes(name)) continue;
