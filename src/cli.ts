@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { ConfigError, formatDiagnostic } from './config/diagnostics.js';
 import { parseOverride } from './config/overrides.js';
+import { FormatError } from './formats/errors.js';
 import { facepipeVersion } from './paths.js';
 
 const USAGE = `facepipe ${facepipeVersion} — declarative pipelines that train and evaluate ArcFace face recognizers
@@ -15,6 +16,9 @@ usage:
   facepipe explain <pipeline.yaml> <stage> [-S key=value]...     a stage's cache key and what changed
   facepipe status <pipeline.yaml> [--runs-dir DIR]               up to date / outdated / running, per stage
   facepipe runs [pipeline-name] [--runs-dir DIR] [--json]        recorded runs, newest first
+  facepipe convert --rec <train.rec|dir> [--idx FILE] --out <dir> [--shards N] [--shuffle --seed S] [--limit N] [--skip-corrupt]
+  facepipe pack --images <dir> --out <dir> [--holdout K --pairs N | --pairs-file FILE] [--size 112] [--seed S] [--bin-name NAME]
+  facepipe inspect <file>... [--head N] [--json]               .rec/.idx, .tfrecord or .bin: counts, labels, first records, integrity
   facepipe doctor [--bench] [--json]                             which TensorFlow backend loads, and how fast
   facepipe setup [--gpu] [--rebuild] [--quiet]                   build the native TensorFlow backend (cached)
 
@@ -38,6 +42,21 @@ const options = {
   rebuild: { type: 'boolean' },
   bench: { type: 'boolean' },
   quiet: { type: 'boolean' },
+  rec: { type: 'string' },
+  idx: { type: 'string' },
+  out: { type: 'string' },
+  shards: { type: 'string' },
+  shuffle: { type: 'boolean' },
+  seed: { type: 'string' },
+  limit: { type: 'string' },
+  'skip-corrupt': { type: 'boolean' },
+  images: { type: 'string' },
+  size: { type: 'string' },
+  holdout: { type: 'string' },
+  pairs: { type: 'string' },
+  'pairs-file': { type: 'string' },
+  'bin-name': { type: 'string' },
+  head: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -53,6 +72,11 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof ConfigError) {
       process.stderr.write(e.diagnostics.map(formatDiagnostic).join('\n\n') + '\n');
       return 2;
+    }
+    if (e instanceof FormatError) {
+      // A damaged or foreign input file: the message names the file, the byte and what to do.
+      process.stderr.write(`error: ${e.message}\n`);
+      return 1;
     }
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`facepipe: ${(e as Error).message}\n\n${USAGE}`);
@@ -88,6 +112,12 @@ async function dispatch(argv: string[]): Promise<number> {
       return (await import('./commands/plan.js')).statusCommand(prep(), v.json === true);
     case 'runs':
       return (await import('./commands/runs.js')).runsCommand(runsDir, args[0], v.json === true);
+    case 'convert':
+      return (await import('./commands/data.js')).convertCommand(v);
+    case 'pack':
+      return (await import('./commands/data.js')).packCommand(v);
+    case 'inspect':
+      return (await import('./commands/data.js')).inspectCommand(args, int(v.head, '--head') ?? 5, v.json === true);
     case 'doctor':
       return (await import('./commands/backend.js')).doctorCommand({ bench: v.bench === true, json: v.json === true });
     case 'setup':

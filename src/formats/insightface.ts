@@ -39,10 +39,10 @@ export async function readProperty(file: string): Promise<Property> {
 const exists = (p: string): Promise<boolean> => stat(p).then(() => true, () => false);
 
 /** A dataset folder (train.rec, train.idx, optional property) or a .rec path (its .idx next to it). */
-export async function openDataset(location: string): Promise<Dataset> {
+export async function openDataset(location: string, idx?: string): Promise<Dataset> {
   const isDir = (await stat(location)).isDirectory();
   const recPath = isDir ? path.join(location, 'train.rec') : location;
-  const idxPath = isDir ? path.join(location, 'train.idx') : idxPathFor(location);
+  const idxPath = idx ?? (isDir ? path.join(location, 'train.idx') : idxPathFor(location));
   for (const p of [recPath, idxPath]) {
     if (!(await exists(p))) throw new FormatError(`missing ${path.basename(p)}: a dataset needs a .rec and its .idx side by side — download the dataset again, or point at the right folder`, p);
   }

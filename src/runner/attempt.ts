@@ -9,8 +9,8 @@ import type { PipelineStage } from '../pipeline/stages.js';
 import type { StageKey } from '../pipeline/key.js';
 import { acquireLock, type LockOptions } from '../store/lock.js';
 import type { Store } from '../store/store.js';
-import type { Metrics, Progress } from '../stage-api.js';
-import type { RunEvent } from './events.js';
+import type { Metrics } from '../stage-api.js';
+import { rateMeter, type RunEvent } from './events.js';
 
 export interface AttemptContext {
   store: Store;
@@ -91,18 +91,6 @@ async function runLocked(stage: PipelineStage, key: StageKey, upstream: Record<s
   await c.store.commit(attempt, { key: key.key, stage: stage.name, kind: stage.kind, components: key.components, metrics: res.metrics, timings, environment });
   if (workDir) await c.store.removeWork(key.key);
   return { status: 'ran', outDir: c.store.outDir(key.key), metrics: res.metrics, seconds, environment, log: logPath };
-}
-
-/** Units per second over roughly the last ten seconds. */
-function rateMeter(): (p: Progress) => number | undefined {
-  const samples: [number, number][] = [];
-  return (p) => {
-    const now = Date.now();
-    samples.push([now, p.done]);
-    while (samples.length > 2 && now - samples[0]![0] > 10_000) samples.shift();
-    const [t0, d0] = samples[0]!;
-    return now > t0 ? ((p.done - d0) * 1000) / (now - t0) : undefined;
-  };
 }
 
 export async function logTail(file: string, lines = 20): Promise<string[]> {

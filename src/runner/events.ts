@@ -39,3 +39,15 @@ export function formatDuration(seconds: number): string {
   if (m < 60) return `${m}m${String(Math.round(seconds % 60)).padStart(2, '0')}s`;
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
+
+/** Units per second over roughly the last ten seconds. */
+export function rateMeter(): (p: Progress) => number | undefined {
+  const samples: [number, number][] = [];
+  return (p) => {
+    const now = Date.now();
+    samples.push([now, p.done]);
+    while (samples.length > 2 && now - samples[0]![0] > 10_000) samples.shift();
+    const [t0, d0] = samples[0]!;
+    return now > t0 ? ((p.done - d0) * 1000) / (now - t0) : undefined;
+  };
+}

@@ -3,6 +3,7 @@ import type { StageKind } from '../../src/stage-api.js';
 
 export interface ConvertParams {
   input: string;
+  idx?: string;
   shards?: number;
   shuffle?: boolean;
   seed?: number;

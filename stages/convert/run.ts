@@ -23,7 +23,8 @@ const workerUrl = new URL('./worker.js', import.meta.url);
 export async function runConvert(ctx: Ctx): Promise<void> {
   const p = ctx.params;
   const input = path.resolve(ctx.baseDir, p.input);
-  const ds = await openDataset(input).catch((e: Error) => {
+  const idx = p.idx !== undefined ? path.resolve(ctx.baseDir, p.idx) : undefined;
+  const ds = await openDataset(input, idx).catch((e: Error) => {
     throw new StageFailure(e.message);
   });
   const source = { layout: ds.layout, rec: ds.recPath, idx: ds.idxPath, images: ds.imageKeys.length, classes: ds.numClasses };
@@ -79,6 +80,7 @@ async function convertAll(ctx: Ctx, shards: number[][], files: string[], total: 
   const workers: Worker[] = [];
   const jobs = Array.from({ length: n }, (_, w): WorkerJob => ({
     input: path.resolve(ctx.baseDir, ctx.params.input),
+    ...(ctx.params.idx !== undefined ? { idx: path.resolve(ctx.baseDir, ctx.params.idx) } : {}),
     skipCorrupt: ctx.params.skip_corrupt ?? false,
     checkImages: ctx.params.check_images ?? 'header',
     shards: shards.map((keys, index) => ({ index, file: files[index]!, keys })).filter((s) => s.index % n === w),

@@ -9,6 +9,7 @@ import { TfRecordWriter } from '../../src/formats/tfrecord.js';
 
 export interface WorkerJob {
   input: string;
+  idx?: string;
   skipCorrupt: boolean;
   checkImages: 'header' | 'none';
   shards: { index: number; file: string; keys: number[] }[];
@@ -80,7 +81,7 @@ function isImage(img: FaceImage, skip: boolean, file: string): boolean {
 }
 
 async function main(job: WorkerJob): Promise<void> {
-  const ds = await openDataset(job.input);
+  const ds = await openDataset(job.input, job.idx);
   try {
     for (const shard of job.shards) await convertShard(ds, job, shard);
   } finally {
