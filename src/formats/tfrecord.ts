@@ -32,6 +32,8 @@ export interface ReadTfRecordsOptions {
    * files another process may still be appending to (TensorBoard event files).
    */
   truncatedTail?: 'error' | 'stop';
+  /** Byte offset of the first record to read (a record boundary, e.g. a saved position). */
+  start?: number;
 }
 
 const hex = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
@@ -42,7 +44,7 @@ const hex = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
  */
 export async function* readTfRecords(file: string, opts: ReadTfRecordsOptions = {}): AsyncGenerator<TfRecord> {
   const verify = opts.verify ?? true;
-  const src = await ChunkedFile.open(file, opts.chunkSize ?? 4 << 20);
+  const src = await ChunkedFile.open(file, opts.chunkSize ?? 4 << 20, opts.start ?? 0);
   try {
     for (let index = 0; src.remaining > 0; index++) {
       const offset = src.offset;
@@ -79,6 +81,20 @@ export async function* readTfRecords(file: string, opts: ReadTfRecordsOptions = 
   }
 }
 
+/** One record at a known offset (a saved position), read with two positional reads and checked. */
+export async function readTfRecordAt(fh: FileHandle, file: string, offset: number): Promise<Buffer> {
+  const head = Buffer.alloc(TFRECORD_HEADER_BYTES);
+  const bad = (what: string) => new FormatError(`no valid record at this offset (${what}): the file changed since the position was saved`, file, offset);
+  if ((await fh.read(head, 0, head.length, offset)).bytesRead < head.length) throw bad('end of file');
+  if (head.readUInt32LE(8) !== maskCrc(crc32c(head.subarray(0, 8)))) throw bad('length CRC mismatch');
+  const length = head.readUInt32LE(0) + head.readUInt32LE(4) * 2 ** 32;
+  const body = Buffer.alloc(length + 4);
+  if (length > 1 << 30 || (await fh.read(body, 0, body.length, offset + TFRECORD_HEADER_BYTES)).bytesRead < body.length) throw bad('truncated');
+  const data = body.subarray(0, length);
+  if (body.readUInt32LE(length) !== maskCrc(crc32c(data))) throw bad('data CRC mismatch');
+  return data;
+}
+
 /**
  * A file read in large chunks with the next chunk always already requested, so the disk works
  * while records are parsed. Bytes within a chunk are handed out as views (no copy); only a
@@ -93,10 +109,16 @@ class ChunkedFile {
 
   private constructor(private readonly fh: FileHandle, private readonly file: string, private readonly size: number, private readonly chunkSize: number) {}
 
-  static async open(file: string, chunkSize: number): Promise<ChunkedFile> {
+  static async open(file: string, chunkSize: number, start = 0): Promise<ChunkedFile> {
     const fh = await fs.open(file, 'r');
     // The size is taken once: a file still being appended to is read as of now.
-    return new ChunkedFile(fh, file, (await fh.stat()).size, chunkSize);
+    const f = new ChunkedFile(fh, file, (await fh.stat()).size, chunkSize);
+    if (start > f.size) {
+      await fh.close();
+      throw new FormatError(`cannot start reading at byte ${start}: the file has only ${f.size} bytes (a saved position from another version of the file?)`, file, start);
+    }
+    f.chunkStart = f.readPos = start;
+    return f;
   }
 
   get offset(): number {
