@@ -18,9 +18,13 @@ usage:
   facepipe runs [pipeline-name] [--runs-dir DIR] [--json]        recorded runs, newest first
   facepipe convert --rec <train.rec|dir> [--idx FILE] --out <dir> [--shards N] [--shuffle --seed S] [--limit N] [--skip-corrupt]
   facepipe pack --images <dir> --out <dir> [--holdout K --pairs N | --pairs-file FILE] [--size 112] [--seed S] [--bin-name NAME]
+  facepipe synth --out <dir> [--identities 100 --images-per-identity 20 --holdout 20 --pairs 600] [--difficulty easy|normal|hard|0..1] [--seed S]
   facepipe inspect <file>... [--head N] [--json]               .rec/.idx, .tfrecord or .bin: counts, labels, first records, integrity
   facepipe doctor [--bench] [--json]                             which TensorFlow backend loads, and how fast
-  facepipe setup [--gpu] [--rebuild] [--quiet]                   build the native TensorFlow backend (cached)
+  facepipe setup [--gpu] [--rebuild] [--quiet] [--python [--tensorflow]]
+                                                                 build the native TensorFlow backend (cached); --python also makes
+                                                                 the Python reference venv (numpy, scipy, scikit-learn, protobuf,
+                                                                 google-crc32c; --tensorflow adds TensorFlow from the same wheel)
 
   -S, --set key=value   override a config value (train.lr=0.1) or a stage value (stages.train.with.lr=0.1);
                         values are YAML (0.1 is a number, [1,2] a list); +key=value adds a new key
@@ -42,6 +46,8 @@ const options = {
   rebuild: { type: 'boolean' },
   bench: { type: 'boolean' },
   quiet: { type: 'boolean' },
+  python: { type: 'boolean' },
+  tensorflow: { type: 'boolean' },
   rec: { type: 'string' },
   idx: { type: 'string' },
   out: { type: 'string' },
@@ -57,6 +63,9 @@ const options = {
   'pairs-file': { type: 'string' },
   'bin-name': { type: 'string' },
   head: { type: 'string' },
+  identities: { type: 'string' },
+  'images-per-identity': { type: 'string' },
+  difficulty: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -116,12 +125,15 @@ async function dispatch(argv: string[]): Promise<number> {
       return (await import('./commands/data.js')).convertCommand(v);
     case 'pack':
       return (await import('./commands/data.js')).packCommand(v);
+    case 'synth':
+      return (await import('./commands/data.js')).synthCommand(v);
     case 'inspect':
       return (await import('./commands/data.js')).inspectCommand(args, int(v.head, '--head') ?? 5, v.json === true);
     case 'doctor':
       return (await import('./commands/backend.js')).doctorCommand({ bench: v.bench === true, json: v.json === true });
     case 'setup':
-      return (await import('./commands/backend.js')).setupCommand({ gpu: v.gpu === true, force: v.rebuild === true, quiet: v.quiet === true });
+      if (v.tensorflow && !v.python) usage('--tensorflow adds TensorFlow to the Python reference venv: use it with --python');
+      return (await import('./commands/backend.js')).setupCommand({ gpu: v.gpu === true, force: v.rebuild === true, quiet: v.quiet === true, python: v.python === true, tensorflow: v.tensorflow === true });
     default:
       return usage(`unknown command '${command}'`);
   }

@@ -8,7 +8,7 @@ import { runDirect } from './direct.js';
 export type Flags = Record<string, string | string[] | boolean | undefined>;
 
 /** Stage parameters from flags: `--skip-corrupt` → skip_corrupt; numbers stay numbers. */
-function params(v: Flags, map: Record<string, [string, 'string' | 'int' | 'bool']>): { params: JsonObject; flags: Record<string, string> } {
+function params(v: Flags, map: Record<string, [string, 'string' | 'int' | 'bool' | 'number-or-string']>): { params: JsonObject; flags: Record<string, string> } {
   const out: JsonObject = {};
   const flags: Record<string, string> = {};
   for (const [flag, [param, type]] of Object.entries(map)) {
@@ -18,7 +18,9 @@ function params(v: Flags, map: Record<string, [string, 'string' | 'int' | 'bool'
     if (type === 'int') {
       if (!/^-?\d+$/.test(String(raw))) throw ConfigError.one({ message: `--${flag} expects a whole number, got '${String(raw)}'` });
       out[param] = Number(raw);
-    } else out[param] = raw;
+    } else if (type === 'number-or-string') {
+      out[param] = /^-?\d+(\.\d+)?$/.test(String(raw)) ? Number(raw) : (raw as string);
+    } else out[param] = raw as string | boolean;
   }
   return { params: out, flags };
 }
@@ -38,6 +40,19 @@ export function packCommand(v: Flags): Promise<number> {
   if (typeof v.images !== 'string') throw ConfigError.one({ message: 'pack needs --images <dir> (one sub-folder per person)', fix: 'facepipe pack --images photos/ --out data/packed --holdout 10 --pairs 600' });
   const p = params(v, { images: ['images', 'string'], size: ['size', 'int'], holdout: ['holdout_identities', 'int'], pairs: ['pairs', 'int'], 'pairs-file': ['pairs_file', 'string'], 'bin-name': ['bin_name', 'string'], seed: ['seed', 'int'] });
   return runDirect({ kind: 'pack', out: requireOut(v, 'pack'), ...p });
+}
+
+export function synthCommand(v: Flags): Promise<number> {
+  const p = params(v, {
+    identities: ['identities', 'int'],
+    'images-per-identity': ['images_per_identity', 'int'],
+    holdout: ['holdout_identities', 'int'],
+    pairs: ['pairs', 'int'],
+    size: ['size', 'int'],
+    seed: ['seed', 'int'],
+    difficulty: ['difficulty', 'number-or-string'],
+  });
+  return runDirect({ kind: 'synth', out: requireOut(v, 'synth'), ...p });
 }
 
 export async function inspectCommand(files: string[], head: number, json: boolean): Promise<number> {

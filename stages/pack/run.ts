@@ -7,6 +7,7 @@ import { decodeImage, encodeJpeg, resizeTo } from '../../src/formats/image.js';
 import { writeInsightface, type LabeledImage } from '../../src/formats/insightface.js';
 import { writeVerificationBin } from '../../src/formats/verification-bin.js';
 import { StageFailure, type StageContext } from '../../src/stage-api.js';
+import { ordered } from '../../src/util/ordered.js';
 import { Rng } from '../../src/util/random.js';
 import type { PackParams } from './index.js';
 
@@ -97,21 +98,4 @@ function encoder(root: string, p: PackParams): (rel: string) => Promise<Buffer> 
       throw new StageFailure(`${file}: ${(e as Error).message} — remove or replace this image`);
     }
   };
-}
-
-/** Maps with up to `k` calls in flight, yielding results in input order. */
-async function* ordered<T, R>(xs: readonly T[], k: number, f: (x: T) => Promise<R>): AsyncGenerator<R> {
-  const pending: Promise<R>[] = [];
-  let next = 0;
-  const start = () => {
-    const pr = f(xs[next++]!);
-    pr.catch(() => undefined); // a later failure is reported when its turn comes (or not at all)
-    pending.push(pr);
-  };
-  while (next < xs.length && pending.length < k) start();
-  while (pending.length > 0) {
-    const r = await pending.shift()!;
-    if (next < xs.length) start();
-    yield r;
-  }
 }

@@ -68,3 +68,16 @@ test('bad command-line values are named by their flag, and a failed run leaves n
   assert.equal(existsSync(path.join(dir, 'x')), false);
   assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('x')), [], 'no temporary folder is left either');
 });
+
+test('facepipe synth renders the embedded dataset as a real insightface folder', async (t) => {
+  const dir = await tempDir(t);
+  const r = await facepipe(['synth', '--out', 'faces', '--identities', '5', '--images-per-identity', '3', '--holdout', '3', '--pairs', '10', '--difficulty', '0.3'], { cwd: dir });
+  assert.equal(r.exitCode, 0, r.all);
+  assert.match(r.stdout, /images=15 +classes=5 +holdout_identities=3 +pairs=10/);
+  const rec = await facepipe(['inspect', 'faces/train.rec', '--json'], { cwd: dir });
+  const rep = JSON.parse(rec.stdout) as { facts: Record<string, unknown>; integrity: { ok: boolean } };
+  assert.deepEqual([rep.facts.layout, rep.facts.images, rep.facts.classes, rep.integrity.ok], ['insightface', 15, 5, true]);
+  const bad = await facepipe(['synth', '--out', 'x', '--difficulty', 'extreme'], { cwd: dir });
+  assert.equal(bad.exitCode, 2);
+  assert.match(bad.stderr, /--difficulty/);
+});
