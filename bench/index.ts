@@ -1,12 +1,13 @@
 // `npm run bench`: every benchmark, each printing ratios against baselines measured in the same run.
 import { benchNoopRerun } from './noop-rerun.js';
+import { benchConvert } from './convert.js';
 import { benchJpeg } from './jpeg.js';
 import { benchRecordio } from './recordio.js';
 import { benchTfrecord } from './tfrecord.js';
 import { benchVerification } from './verification.js';
 import { formatResult } from './timing.js';
 
-const benches = { 'noop-rerun': benchNoopRerun, recordio: benchRecordio, jpeg: benchJpeg, tfrecord: benchTfrecord, verification: benchVerification };
+const benches = { 'noop-rerun': benchNoopRerun, recordio: benchRecordio, jpeg: benchJpeg, tfrecord: benchTfrecord, verification: benchVerification, convert: benchConvert };
 const only = process.argv.slice(2);
 for (const [name, run] of Object.entries(benches)) {
   if (only.length > 0 && !only.includes(name)) continue;

@@ -19,15 +19,30 @@ const TOTAL_BYTES = Number(process.env.FACEPIPE_BENCH_RECORDIO_MB ?? 400) * 2 **
 const PER_CLASS = 64;
 const REPEATS = 7;
 
-function* images(): Generator<LabeledImage> {
+export interface SyntheticImagesOptions {
+  /** Payload sizes are uniform in [minBytes, maxBytes) (default 5000..11000: 8 KB on average, like MS1M). */
+  minBytes?: number;
+  maxBytes?: number;
+  /** Turns each slice of random bytes into the payload (default: the slice itself). */
+  payload?: (random: Buffer) => Uint8Array;
+}
+
+/**
+ * Labeled images (64 per class) until their payloads total `totalBytes`: slices of one random pool,
+ * so gigabytes are produced at memory speed. Feed it to `writeInsightface`.
+ */
+export function* syntheticImages(totalBytes: number, opts: SyntheticImagesOptions = {}): Generator<LabeledImage> {
+  const [min, max] = [opts.minBytes ?? 5000, opts.maxBytes ?? 11000];
   const pool = randomBytes(32 << 20);
   let seed = 1;
   const rnd = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
-  for (let i = 0, bytes = 0; bytes < TOTAL_BYTES; i++) {
-    const size = 5000 + Math.floor(rnd() * 6000);
+  for (let i = 0, bytes = 0; bytes < totalBytes; i++) {
+    const size = min + Math.floor(rnd() * (max - min));
     const at = Math.floor(rnd() * (pool.length - size));
-    bytes += size;
-    yield { image: pool.subarray(at, at + size), label: Math.floor(i / PER_CLASS) };
+    const random = pool.subarray(at, at + size);
+    const image = opts.payload ? opts.payload(random) : random;
+    bytes += image.length;
+    yield { image, label: Math.floor(i / PER_CLASS) };
   }
 }
 
@@ -47,7 +62,7 @@ export async function benchRecordio(): Promise<BenchResult> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'facepipe-bench-recordio-'));
   try {
     let written = { numImages: 0, numClasses: 0 };
-    const writeMs = await timed(async () => (written = await writeInsightface(dir, images())));
+    const writeMs = await timed(async () => (written = await writeInsightface(dir, syntheticImages(TOTAL_BYTES))));
     const rec = path.join(dir, 'train.rec');
     const mb = TOTAL_BYTES / 2 ** 20;
     const n = written.numImages;

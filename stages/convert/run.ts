@@ -2,10 +2,10 @@ import { availableParallelism } from 'node:os';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { fileDigests } from '../../src/data/checksum.js';
 import { openDataset } from '../../src/formats/insightface.js';
 import { shardFileName } from '../../src/formats/tfrecord-shards.js';
 import { StageFailure, type StageContext } from '../../src/stage-api.js';
+import { sha256File } from './digest.js';
 import type { ConvertParams } from './index.js';
 import { planShards } from './shards.js';
 import type { SkipKind, WorkerJob, WorkerMessage } from './worker.js';
@@ -54,8 +54,8 @@ export async function runConvert(ctx: Ctx): Promise<void> {
 }
 
 async function sourceDigests(rec: string, idx: string): Promise<{ rec_sha256: string; idx_sha256: string }> {
-  const [r, i] = await Promise.all([fileDigests(rec, ['sha256']), fileDigests(idx, ['sha256'])]);
-  return { rec_sha256: r.sha256!, idx_sha256: i.sha256! };
+  const [r, i] = await Promise.all([sha256File(rec), sha256File(idx)]);
+  return { rec_sha256: r, idx_sha256: i };
 }
 
 function countBy(xs: Skipped[]): Record<string, number> {

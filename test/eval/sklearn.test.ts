@@ -1,18 +1,19 @@
 // The same inputs through real NumPy / scikit-learn / SciPy, computed the way insightface's
-// verification.py does, compared with src/eval. Runs only when FACEPIPE_PYTHON names a Python with
-// numpy, scikit-learn and scipy; the rest of the suite never needs Python.
+// verification.py does, compared with src/eval. Uses the reference Python that `facepipe setup
+// --python` installs (npm test does), or FACEPIPE_PYTHON; skipped, saying so, when there is neither.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
+import { findPythonRef } from '../../src/backend/python.js';
 import { decodeNpy, encodeNpy, readNpy, writeNpy } from '../../src/eval/npy.js';
 import { formatLines, metricsFromDistances, pairDistances, verify, type DistanceMetrics } from '../../src/eval/verification.js';
 import { tempDir } from '../helpers.js';
 import { farEndsAtTarget, makePairs, rng, thresholdNeighbours } from './reference.js';
 
-const python = process.env.FACEPIPE_PYTHON;
-const skip = python ? false : 'set FACEPIPE_PYTHON to a Python with numpy, scikit-learn and scipy to compare with them';
+const python = findPythonRef();
+const skip = python ? false : 'no reference Python: run `node bin/facepipe.js setup --python` (npm test does), or set FACEPIPE_PYTHON to a Python with numpy, scikit-learn and scipy';
 
 /**
  * insightface's evaluation steps, restated with the library calls it makes. scipy ≥ 1.9.1 refuses
