@@ -37,6 +37,11 @@ export interface StageContext<P = Record<string, unknown>> {
   baseDir: string;
   /** Finished upstream stages by name. */
   upstream: Record<string, { outDir: string; metrics: Metrics }>;
+  /**
+   * Content digests (`sha256:…`; folders as a tree digest) of the stage's input paths, keyed by
+   * absolute path, as the runner already knows them — record provenance without re-reading.
+   */
+  inputDigests: Record<string, string>;
   /** Aborted when the user presses Ctrl-C or the runner is stopped: save state and return. */
   signal: AbortSignal;
   progress(p: Progress): void;

@@ -4,7 +4,9 @@
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, type Diagnostic } from '../config/diagnostics.js';
-import { loadSchema } from '../config/schemas.js';
+import { inputPaths, loadSchema } from '../config/schemas.js';
+import { Digester } from '../store/digest.js';
+import { StatCache } from '../store/stat-cache.js';
 import type { JsonObject } from '../config/sourced.js';
 import { loadKind } from '../pipeline/kinds.js';
 import { rateMeter } from '../runner/events.js';
@@ -34,6 +36,7 @@ export async function runDirect(o: DirectRun): Promise<number> {
   const ui = new PlainRenderer(process.stderr, 2);
   const rate = rateMeter();
   const metrics: Metrics = {};
+  const inputDigests = await digestInputs(o);
   const ctx: StageContext = {
     name: o.kind,
     params: o.params,
@@ -41,6 +44,7 @@ export async function runDirect(o: DirectRun): Promise<number> {
     workDir: undefined,
     baseDir: process.cwd(),
     upstream: {},
+    inputDigests,
     signal: abort.signal,
     progress: (p) => ui.handle({ type: 'stage-progress', stage: o.kind, progress: p, rate: rate(p) }),
     metrics: (m) => Object.assign(metrics, m),
@@ -61,6 +65,18 @@ export async function runDirect(o: DirectRun): Promise<number> {
   }
   process.stdout.write(`${o.kind}: done → ${o.out}\n  ${shownMetrics(metrics, 12).join('  ')}\n`);
   return 0;
+}
+
+/** Without a runner nobody hashed the inputs yet: do it here (in memory, no stat cache). */
+async function digestInputs(o: DirectRun): Promise<Record<string, string>> {
+  const digester = new Digester(StatCache.memory());
+  const out: Record<string, string> = {};
+  for (const rel of inputPaths(loadSchema(`stages/${o.kind}`).schema, o.params)) {
+    const abs = path.resolve(rel);
+    out[abs] = (await digester.tree(abs).catch(() => undefined))?.digest ?? '';
+    if (!out[abs]) delete out[abs];
+  }
+  return out;
 }
 
 function checkParams(o: DirectRun): void {

@@ -8,9 +8,11 @@ import { bindRuntimeRefs } from '../config/interpolate.js';
 import type { PipelineStage } from '../pipeline/stages.js';
 import type { StageKey } from '../pipeline/key.js';
 import { acquireLock, type LockOptions } from '../store/lock.js';
+import type { FileEntry } from '../store/digest.js';
 import type { Store } from '../store/store.js';
 import type { Metrics } from '../stage-api.js';
 import { rateMeter, type RunEvent } from './events.js';
+import { inputDigests } from './input-digests.js';
 
 export interface AttemptContext {
   store: Store;
@@ -29,10 +31,12 @@ export interface AttemptContext {
 export interface UpstreamResult {
   outDir: string;
   metrics: Metrics;
+  /** Its manifest's file list: digests of upstream outputs for inputDigests (not sent to the child). */
+  files?: FileEntry[];
 }
 
 export type AttemptResult =
-  | { status: 'cached' | 'ran'; outDir: string; metrics: Metrics; seconds: number; environment: Record<string, unknown>; log?: string }
+  | { status: 'cached' | 'ran'; outDir: string; metrics: Metrics; files: FileEntry[]; seconds: number; environment: Record<string, unknown>; log?: string }
   | { status: 'failed'; error: string; log: string; seconds: number };
 
 export async function attemptStage(stage: PipelineStage, key: StageKey, upstream: Record<string, UpstreamResult>, c: AttemptContext): Promise<AttemptResult> {
@@ -47,7 +51,7 @@ export async function attemptStage(stage: PipelineStage, key: StageKey, upstream
       const found = await c.store.lookup(key.key);
       if (found.status === 'hit') {
         c.emit({ type: 'stage-cached', stage: stage.name, key: key.key, reused: true });
-        return { status: 'cached', outDir: found.outDir, metrics: found.manifest.metrics, seconds: 0, environment: found.manifest.environment };
+        return { status: 'cached', outDir: found.outDir, metrics: found.manifest.metrics, files: found.manifest.files, seconds: 0, environment: found.manifest.environment };
       }
     }
     // If another runner judged us dead and took the lock, stop: two writers for one key is wrong.
@@ -71,7 +75,17 @@ async function runLocked(stage: PipelineStage, key: StageKey, upstream: Record<s
   // Loaded on first use: execa is not needed when everything is cached.
   const { runStageProcess } = await import('./stage-process.js');
   const res = await runStageProcess({
-    job: { name: stage.name, kind: stage.kind, params, outDir: attempt.outDir, workDir, baseDir: c.baseDir, upstream, compute: stage.compute },
+    job: {
+      name: stage.name,
+      kind: stage.kind,
+      params,
+      outDir: attempt.outDir,
+      workDir,
+      baseDir: c.baseDir,
+      upstream: Object.fromEntries(Object.entries(upstream).map(([n, u]) => [n, { outDir: u.outDir, metrics: u.metrics }])),
+      inputDigests: inputDigests(stage, key, upstream, c.baseDir),
+      compute: stage.compute,
+    },
     jobFile: path.join(attempt.dir, 'job.json'),
     logPath,
     env: { FACEPIPE_STAGE: stage.name, FACEPIPE_RUN_ID: c.runId },
@@ -88,9 +102,9 @@ async function runLocked(stage: PipelineStage, key: StageKey, upstream: Record<s
   await copyFile(logPath, attempt.logPath);
   const environment = { host: os.hostname(), ...res.environment };
   const timings = { startedAt: started.toISOString(), finishedAt: new Date().toISOString(), seconds };
-  await c.store.commit(attempt, { key: key.key, stage: stage.name, kind: stage.kind, components: key.components, metrics: res.metrics, timings, environment });
+  const manifest = await c.store.commit(attempt, { key: key.key, stage: stage.name, kind: stage.kind, components: key.components, metrics: res.metrics, timings, environment });
   if (workDir) await c.store.removeWork(key.key);
-  return { status: 'ran', outDir: c.store.outDir(key.key), metrics: res.metrics, seconds, environment, log: logPath };
+  return { status: 'ran', outDir: c.store.outDir(key.key), metrics: res.metrics, files: manifest.files, seconds, environment, log: logPath };
 }
 
 export async function logTail(file: string, lines = 20): Promise<string[]> {

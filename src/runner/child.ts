@@ -49,6 +49,7 @@ async function main(jobFile: string): Promise<number> {
     workDir: job.workDir,
     baseDir: job.baseDir,
     upstream: job.upstream,
+    inputDigests: job.inputDigests,
     signal: abort.signal,
     progress: throttledProgress(),
     metrics: (m: Metrics) => void send({ type: 'metrics', metrics: m }),

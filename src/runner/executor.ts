@@ -54,7 +54,7 @@ export async function execute(o: ExecuteOptions): Promise<Record<string, StageRe
           o.emit({ type: 'stage-failed', stage: e.name, error: r.error, logPath: r.log, logTail: r.log ? await logTail(r.log) : [] });
           await finish(e.name, { ...base(e), status: 'failed', error: r.error, log: r.log, seconds: r.seconds }, 'failed');
         } else {
-          results[e.name] = { outDir: r.outDir, metrics: r.metrics };
+          results[e.name] = { outDir: r.outDir, metrics: r.metrics, files: r.files };
           if (r.status === 'ran') o.emit({ type: 'stage-done', stage: e.name, seconds: r.seconds, metrics: r.metrics });
           await finish(e.name, { ...base(e), status: r.status, outDir: r.outDir, seconds: r.seconds, metrics: r.metrics, log: r.log, environment: r.environment }, 'ok');
         }

@@ -18,5 +18,6 @@ export interface Job {
   workDir?: string;
   baseDir: string;
   upstream: Record<string, { outDir: string; metrics: Metrics }>;
+  inputDigests: Record<string, string>;
   compute: boolean;
 }

@@ -42,7 +42,7 @@ export async function prepare(o: PrepareOptions): Promise<Prepared> {
     const found = await store.lookup(keys[name]!.key);
     if (found.status === 'hit') {
       lookups[name] = { status: 'hit' };
-      cached[name] = { outDir: found.outDir, metrics: found.manifest.metrics };
+      cached[name] = { outDir: found.outDir, metrics: found.manifest.metrics, files: found.manifest.files };
     } else {
       lookups[name] = found;
     }

@@ -5,7 +5,6 @@ import { Worker } from 'node:worker_threads';
 import { openDataset } from '../../src/formats/insightface.js';
 import { shardFileName } from '../../src/formats/tfrecord-shards.js';
 import { StageFailure, type StageContext } from '../../src/stage-api.js';
-import { sha256File } from './digest.js';
 import type { ConvertParams } from './index.js';
 import { planShards } from './shards.js';
 import type { SkipKind, WorkerJob, WorkerMessage } from './worker.js';
@@ -35,8 +34,9 @@ export async function runConvert(ctx: Ctx): Promise<void> {
   const plan = planShards(keys, count, p);
   const files = plan.shards.map((_, s) => path.join(ctx.outDir, shardFileName(p.prefix ?? 'train', s, count)));
   const total = plan.shards.reduce((n, s) => n + s.length, 0);
-  // The source digest is computed while the workers convert: one more sequential read of the input.
-  const [results, digests] = await Promise.all([convertAll(ctx, plan.shards, files, total), sourceDigests(source.rec, source.idx)]);
+  const results = await convertAll(ctx, plan.shards, files, total);
+  // The runner already hashed the input (cache key, or the upstream stage's manifest): no re-read.
+  const digests = { digest: ctx.inputDigests[input] ?? null, ...(idx !== undefined ? { idx_digest: ctx.inputDigests[idx] ?? null } : {}) };
 
   const dataset = {
     format: 'facepipe-tfrecord/1',
@@ -51,11 +51,6 @@ export async function runConvert(ctx: Ctx): Promise<void> {
   };
   await writeFile(path.join(ctx.outDir, 'dataset.json'), JSON.stringify(dataset, null, 2) + '\n');
   ctx.metrics({ images: dataset.images, classes: dataset.classes, shards: count, skipped: dataset.skipped.count, mb: results.bytes / 1e6, seconds: results.seconds });
-}
-
-async function sourceDigests(rec: string, idx: string): Promise<{ rec_sha256: string; idx_sha256: string }> {
-  const [r, i] = await Promise.all([sha256File(rec), sha256File(idx)]);
-  return { rec_sha256: r, idx_sha256: i };
 }
 
 function countBy(xs: Skipped[]): Record<string, number> {

@@ -10,6 +10,8 @@ import { packIR } from '../../../src/formats/irheader.js';
 import { RecordWriter } from '../../../src/formats/recordio-writer.js';
 import { readTfRecords } from '../../../src/formats/tfrecord.js';
 import { planShards } from '../../../stages/convert/shards.js';
+import { Digester } from '../../../src/store/digest.js';
+import { StatCache } from '../../../src/store/stat-cache.js';
 import { facepipe, sharedData, tempDir, writeFiles } from '../../helpers.js';
 
 interface Stage {
@@ -70,7 +72,7 @@ test('the real im2rec file converts to TFRecords whose JPEGs are the originals, 
   assert.equal(meta.images, 8);
   assert.equal(meta.classes, 2);
   assert.equal(meta.source.layout, 'plain');
-  assert.equal(meta.source.rec_sha256, createHash('sha256').update(await readFile(ADAFACE)).digest('hex'));
+  assert.equal(meta.source.digest, `sha256:${createHash('sha256').update(await readFile(ADAFACE)).digest('hex')}`, 'the input digest from the cache key');
   assert.deepEqual(meta.shards.map((s: { records: number }) => s.records), [2, 3, 3]);
 });
 
@@ -133,3 +135,16 @@ for (const [bad, pattern, kind] of [
     assert.equal((await readShards(stage!.outDir))[0]!.examples.length, 4);
   });
 }
+
+test('the source digest of an upstream output comes from its manifest, without re-reading it', async (t) => {
+  const dir = await tempDir(t);
+  await writeFiles(dir, {
+    'p.yaml': 'stages:\n  faces:\n    uses: synth\n    with: {identities: 3, images_per_identity: 2, holdout_identities: 0}\n  convert:\n    uses: convert\n    with: {input: "${{ stages.faces.out }}", shards: 1}\n',
+  });
+  const r = await facepipe(['run', 'p.yaml', '--json'], { cwd: dir });
+  assert.equal(r.exitCode, 0, r.all);
+  const [faces, conv] = (JSON.parse(r.stdout) as { stages: Stage[] }).stages;
+  const meta = JSON.parse(await readFile(path.join(conv!.outDir, 'dataset.json'), 'utf8')) as { source: { digest: string } };
+  const expected = (await new Digester(StatCache.memory()).tree(faces!.outDir)).digest;
+  assert.equal(meta.source.digest, expected);
+});
