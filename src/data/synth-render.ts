@@ -19,7 +19,9 @@ const BLACK: Rgb = [0, 0, 0];
 export async function renderFace(traits: FaceTraits, v: ImageVariation, opts: { size: number; quality: number }): Promise<Buffer> {
   const { size } = opts;
   let img = sharp(Buffer.from(faceSvg(traits, v, size)));
-  if (v.blur > 0) img = img.blur(v.blur * (size / FRAME));
+  // sharp's Gaussian needs sigma ≥ 0.3; a blur that small is invisible at small sizes anyway.
+  const sigma = v.blur * (size / FRAME);
+  if (sigma >= 0.3) img = img.blur(sigma);
   const { data, info } = await img.removeAlpha().raw().toBuffer({ resolveWithObject: true });
   if (info.width !== size || info.height !== size || info.channels !== 3) {
     throw new Error(`librsvg rendered ${info.width}×${info.height}×${info.channels}, expected ${size}×${size}×3`);
