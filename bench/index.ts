@@ -2,6 +2,7 @@
 import { benchNoopRerun } from './noop-rerun.js';
 import { benchConvert } from './convert.js';
 import { benchJpeg } from './jpeg.js';
+import { benchModel } from './model.js';
 import { benchRecordio } from './recordio.js';
 import { benchTfrecord } from './tfrecord.js';
 import { benchVerification } from './verification.js';

@@ -1,0 +1,98 @@
+// One optimizer update: k micro-batches, each one's activations freed before the next (tf.tidy
+// around its gradient), gradients summed, one SGD update. With the loss of micro-batch i being
+// CE_i/k (+ the regularization term once), the summed gradient equals that of one batch k× as big
+// for a model without batch statistics.
+import type { Scalar, Tensor, Tensor1D, Tensor4D } from '@tensorflow/tfjs';
+import type { Tf } from '../backend/tf.js';
+import { accuracy, crossEntropy } from '../model/head.js';
+import type { FaceModel } from '../model/model.js';
+import type { Sgd } from './optimizer.js';
+
+export interface MicroBatch {
+  images: Float32Array;
+  labels: Int32Array;
+  n: number;
+}
+
+export interface StepStats {
+  /** inference + coef·regularization */
+  loss: number;
+  inferenceLoss: number;
+  regularizationLoss: number;
+  /** Training accuracy on the margin logits, and on plain cosine logits (what a user expects). */
+  accuracy: number;
+  accuracyCos: number;
+}
+
+export interface StepOptions {
+  lr: number;
+  step: number;
+  seed: number;
+  /** The original's decaying coefficient on the regularization loss (1 when not used). */
+  regCoef: number;
+}
+
+export function trainStep(tf: Tf, model: FaceModel, opt: Sgd, micro: readonly MicroBatch[], o: StepOptions): StepStats {
+  const size = model.config.backbone.inputSize;
+  const params = model.params.trainable();
+  const vars = params.map((p) => p.v);
+  const names = new Map(vars.map((v, i) => [v.name, params[i]!.spec.name]));
+  let summed = new Map<string, Tensor>();
+  const stats = { inferenceLoss: 0, regularizationLoss: 0, accuracy: 0, accuracyCos: 0 };
+  const k = micro.length;
+  try {
+    micro.forEach((b, i) => {
+      const last = i === k - 1;
+      const kept: Scalar[] = [];
+      const grads = tf.tidy(() => {
+        const x = tf.tensor4d(b.images, [b.n, size, size, 3]) as Tensor4D;
+        const y = tf.tensor1d(b.labels, 'int32') as Tensor1D;
+        const f = (): Scalar => {
+          // + 1: tfjs treats a seed of 0 as "no seed".
+          const out = model.forward(x, y, { training: true, step: o.step, seed: ((o.seed * 1000 + i) % 2 ** 31) + 1 });
+          const ce = crossEntropy(tf, out.logits, y);
+          kept.push(tf.keep(ce), tf.keep(accuracy(tf, out.logits, y)), tf.keep(accuracy(tf, out.cos, y)));
+          let loss = tf.div(ce, k) as Scalar;
+          if (last && o.regCoef !== 0) {
+            const reg = model.regularizationLoss();
+            kept.push(tf.keep(reg));
+            loss = tf.add(loss, tf.mul(reg, o.regCoef)) as Scalar;
+          }
+          return loss;
+        };
+        return tf.variableGrads(f, vars).grads;
+      });
+      const [ce, acc, accCos, reg] = kept.map((t) => t.dataSync()[0]!);
+      kept.forEach((t) => t.dispose());
+      stats.inferenceLoss += ce! / k;
+      stats.accuracy += acc! / k;
+      stats.accuracyCos += accCos! / k;
+      if (reg !== undefined) stats.regularizationLoss = reg;
+      summed = accumulate(tf, summed, grads, names);
+    });
+    opt.apply(summed, o.lr);
+  } finally {
+    for (const g of summed.values()) g.dispose();
+  }
+  return { ...stats, loss: stats.inferenceLoss + o.regCoef * stats.regularizationLoss };
+}
+
+function accumulate(tf: Tf, acc: Map<string, Tensor>, grads: Record<string, Tensor>, names: Map<string, string>): Map<string, Tensor> {
+  for (const [varName, g] of Object.entries(grads)) {
+    const name = names.get(varName)!;
+    const prev = acc.get(name);
+    if (!prev) {
+      acc.set(name, g);
+      continue;
+    }
+    acc.set(name, tf.add(prev, g));
+    prev.dispose();
+    g.dispose();
+  }
+  return acc;
+}
+
+/** The original's rule: after a step, if inference < coef·reg, then coef ← factor·coef (no floor). */
+export function decayRegCoef(coef: number, s: StepStats, factor: number): number {
+  return s.inferenceLoss < coef * s.regularizationLoss ? coef * factor : coef;
+}

@@ -1,0 +1,34 @@
+import assert from 'node:assert/strict';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import { loadTf } from '../../src/backend/tf.js';
+import { loadLatestCheckpoint, saveCheckpoint } from '../../src/train/checkpoint.js';
+import { tempDir } from '../helpers.js';
+
+test('checkpoints round-trip exactly, keep the newest K, and a corrupt one is skipped with a warning', async (t) => {
+  const { tf } = await loadTf({ quiet: true });
+  const root = path.join(await tempDir(t), 'checkpoints');
+  const model = (v: number) => new Map([['conv0/kernel', tf.tensor([v, v + 0.5, -v], [3])], ['bn0/moving_mean', tf.tensor([[v]], [1, 1])]]);
+  const slots = (v: number) => new Map([['conv0/kernel', tf.tensor([v * 2, 0, 1], [3])]]);
+  for (const step of [10, 20, 30]) await saveCheckpoint(root, step, model(step), slots(step), { step, note: `s${step}` }, 2);
+  assert.deepEqual((await readdir(root)).sort(), ['ckpt-000000020', 'ckpt-000000030']);
+  const warnings: string[] = [];
+  const latest = await loadLatestCheckpoint<{ step: number; note: string }>(tf, root, (w) => warnings.push(w));
+  assert.equal(latest!.step, 30);
+  assert.deepEqual(latest!.state, { step: 30, note: 's30' });
+  assert.deepEqual(Array.from(latest!.model.get('conv0/kernel')!.dataSync()), [30, 30.5, -30]);
+  assert.deepEqual(latest!.model.get('bn0/moving_mean')!.shape, [1, 1]);
+  assert.deepEqual(Array.from(latest!.optimizer.get('conv0/kernel')!.dataSync()), [60, 0, 1]);
+  assert.equal(warnings.length, 0);
+  const bin = path.join(root, 'ckpt-000000030', 'model.bin');
+  const b = await readFile(bin);
+  b[0] ^= 1;
+  await writeFile(bin, b);
+  const older = await loadLatestCheckpoint<{ step: number }>(tf, root, (w) => warnings.push(w));
+  assert.equal(older!.step, 20);
+  assert.match(warnings[0]!, /skipping checkpoint .*ckpt-000000030: model\.bin does not match its checksum/);
+  await writeFile(path.join(root, 'ckpt-000000020', 'checkpoint.json'), '{"format": "facepipe-che');
+  assert.equal(await loadLatestCheckpoint(tf, root, (w) => warnings.push(w)), undefined);
+  assert.match(warnings.at(-1)!, /ckpt-000000020: no readable checkpoint\.json/);
+});
