@@ -8,7 +8,7 @@ import { benchTfrecord } from './tfrecord.js';
 import { benchVerification } from './verification.js';
 import { formatResult } from './timing.js';
 
-const benches = { 'noop-rerun': benchNoopRerun, recordio: benchRecordio, jpeg: benchJpeg, tfrecord: benchTfrecord, verification: benchVerification, convert: benchConvert };
+const benches = { 'noop-rerun': benchNoopRerun, recordio: benchRecordio, jpeg: benchJpeg, tfrecord: benchTfrecord, verification: benchVerification, convert: benchConvert, model: benchModel };
 const only = process.argv.slice(2);
 for (const [name, run] of Object.entries(benches)) {
   if (only.length > 0 && !only.includes(name)) continue;
