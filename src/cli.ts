@@ -19,6 +19,8 @@ usage:
   facepipe convert --rec <train.rec|dir> [--idx FILE] --out <dir> [--shards N] [--shuffle --seed S] [--limit N] [--skip-corrupt]
   facepipe pack --images <dir> --out <dir> [--holdout K --pairs N | --pairs-file FILE] [--size 112] [--seed S] [--bin-name NAME]
   facepipe synth --out <dir> [--identities 100 --images-per-identity 20 --holdout 20 --pairs 600] [--difficulty easy|normal|hard|0..1] [--seed S]
+  facepipe eval --model <dir> --bin <file.bin>... --out <dir>   insightface's verification protocol on .bin sets
+  facepipe eval --embeddings <dir> [--json]                    the metrics again, from saved .npy embeddings
   facepipe inspect <file>... [--head N] [--json]               .rec/.idx, .tfrecord or .bin: counts, labels, first records, integrity
   facepipe doctor [--bench] [--json]                             which TensorFlow backend loads, and how fast
   facepipe setup [--gpu] [--rebuild] [--quiet] [--python [--tensorflow]]
@@ -63,6 +65,9 @@ const options = {
   'pairs-file': { type: 'string' },
   'bin-name': { type: 'string' },
   head: { type: 'string' },
+  model: { type: 'string' },
+  bin: { type: 'string', multiple: true },
+  embeddings: { type: 'string' },
   identities: { type: 'string' },
   'images-per-identity': { type: 'string' },
   difficulty: { type: 'string' },
@@ -127,6 +132,8 @@ async function dispatch(argv: string[]): Promise<number> {
       return (await import('./commands/data.js')).packCommand(v);
     case 'synth':
       return (await import('./commands/data.js')).synthCommand(v);
+    case 'eval':
+      return (await import('./commands/eval.js')).evalCommand({ model: v.model, bins: v.bin ?? [], out: v.out, embeddings: v.embeddings, json: v.json === true });
     case 'inspect':
       return (await import('./commands/data.js')).inspectCommand(args, int(v.head, '--head') ?? 5, v.json === true);
     case 'doctor':

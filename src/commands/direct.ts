@@ -5,6 +5,7 @@ import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, type Diagnostic } from '../config/diagnostics.js';
 import { inputPaths, loadSchema } from '../config/schemas.js';
+import { FormatError } from '../formats/errors.js';
 import { Digester } from '../store/digest.js';
 import { StatCache } from '../store/stat-cache.js';
 import type { JsonObject } from '../config/sourced.js';
@@ -48,7 +49,7 @@ export async function runDirect(o: DirectRun): Promise<number> {
     signal: abort.signal,
     progress: (p) => ui.handle({ type: 'stage-progress', stage: o.kind, progress: p, rate: rate(p) }),
     metrics: (m) => Object.assign(metrics, m),
-    log: () => undefined,
+    log: (line) => process.stdout.write(line + '\n'),
   };
   try {
     await kind.run(ctx);
@@ -58,7 +59,7 @@ export async function runDirect(o: DirectRun): Promise<number> {
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
     process.stderr.write(`facepipe ${o.kind} failed: ${e instanceof StageFailure || e instanceof Error ? e.message : String(e)}\n`);
-    if (!(e instanceof StageFailure) && e instanceof Error && !abort.signal.aborted) process.stderr.write(`${e.stack ?? ''}\n`);
+    if (!(e instanceof StageFailure) && !(e instanceof FormatError) && e instanceof Error && !abort.signal.aborted) process.stderr.write(`${e.stack ?? ''}\n`);
     return abort.signal.aborted ? 130 : 1;
   } finally {
     process.off('SIGINT', onInt);

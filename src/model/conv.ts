@@ -84,9 +84,27 @@ function nativeConv(tf: Tf, nat: NativeOps, g: ConvGeom, fwd: Padding, dwPadding
 const padSpatial = (tf: Tf, x: Tensor4D, p: number): Tensor4D =>
   p === 0 ? x : tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]]);
 
+/**
+ * A strided 1×1 conv (the projection shortcuts) is a 1×1 conv of every s-th pixel: computed that
+ * way it does s² less work, and it avoids a oneDNN kernel that corrupts the heap in the backward
+ * pass for few channels (≤ 8) at large sizes (seen with TF 2.21: SIGSEGV at 4→8 channels, 112×112).
+ */
+const subsampled = (tf: Tf, x: Tensor4D, w: Tensor4D, g: ConvGeom): Tensor4D => {
+  const [n, h, wd, c] = x.shape;
+  const s = g.stride;
+  const [oh, ow] = [Math.ceil(h / s), Math.ceil(wd / s)];
+  // Every s-th pixel without stridedSlice (which has no gradient in tfjs): pad to a multiple of s,
+  // split each spatial axis into (out, s) and keep offset 0.
+  const padded = h === oh * s && wd === ow * s ? x : tf.pad(x, [[0, 0], [0, oh * s - h], [0, ow * s - wd], [0, 0]]);
+  const grid = tf.reshape(padded, [n, oh, s, ow, s, c]);
+  const picked = tf.reshape(tf.slice(grid, [0, 0, 0, 0, 0, 0], [n, oh, 1, ow, 1, c]), [n, oh, ow, c]) as Tensor4D;
+  return tf.conv2d(picked, w, 1, 'valid');
+};
+const isStrided1x1 = (w: Tensor4D, g: ConvGeom): boolean => w.shape[0] === 1 && w.shape[1] === 1 && g.pad === 0 && g.stride > 1;
+
 /** The conv function for `impl`; native implementations fall back to 'plain' without `nat`. */
 export function makeConv2d(tf: Tf, impl: ConvImpl, nat: NativeOps | undefined): Conv2d {
-  const padValid: Conv2d = (x, w, g) => tf.conv2d(padSpatial(tf, x, g.pad), w, g.stride, 'valid');
+  const padValid: Conv2d = (x, w, g) => (isStrided1x1(w, g) ? subsampled(tf, x, w, g) : tf.conv2d(padSpatial(tf, x, g.pad), w, g.stride, 'valid'));
   if (impl === 'plain') return padValid;
   if (impl === 'onednn' || !nat) {
     return (x, w, g) => (g.stride === 1 && 2 * g.pad + 1 === w.shape[0] && w.shape[0] === w.shape[1]

@@ -1,6 +1,7 @@
 // Entry point of a stage's own process: `node child.js <job.json>`. stdout and stderr go to the
 // stage's log file; progress, metrics and the final verdict go to the runner over IPC.
 import { readFile } from 'node:fs/promises';
+import { FormatError } from '../formats/errors.js';
 import { loadKind } from '../pipeline/kinds.js';
 import { StageFailure, type Metrics, type Progress, type StageContext } from '../stage-api.js';
 import type { ChildMessage, Job } from './messages.js';
@@ -58,7 +59,8 @@ async function main(jobFile: string): Promise<number> {
   try {
     await kind.run(ctx);
   } catch (e) {
-    const expected = e instanceof StageFailure || abort.signal.aborted;
+    // Expected failures (a stage's verdict, a damaged input file) need no stack trace.
+    const expected = e instanceof StageFailure || e instanceof FormatError || abort.signal.aborted;
     console.error(e instanceof Error ? (expected ? `error: ${e.message}` : (e.stack ?? e.message)) : String(e));
     await send({ type: 'error', message: e instanceof Error ? e.message : String(e) });
     return abort.signal.aborted ? EXIT_INTERRUPTED : 1;
