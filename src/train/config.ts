@@ -29,6 +29,7 @@ export interface TrainParams {
   input?: { flip?: boolean; channels?: 'rgb' | 'bgr'; shuffle_buffer?: number; shuffle_shards?: boolean };
   checkpoint?: { every?: number; keep?: number };
   log_every?: number;
+  eval?: { every: number; bins: string[] };
 }
 
 export interface TrainConfig {

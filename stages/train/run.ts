@@ -9,6 +9,7 @@ import { StageFailure, type StageContext } from '../../src/stage-api.js';
 import { loadLatestCheckpoint, saveCheckpoint } from '../../src/train/checkpoint.js';
 import { resolveTrainConfig, type TrainConfig, type TrainParams } from '../../src/train/config.js';
 import { TrainLog } from '../../src/train/logs.js';
+import { PeriodicEval } from '../../src/train/periodic-eval.js';
 import { Sgd } from '../../src/train/optimizer.js';
 import { learningRate } from '../../src/train/schedule.js';
 import { decayRegCoef, trainStep, type MicroBatch, type StepStats } from '../../src/train/step.js';
@@ -57,10 +58,11 @@ export async function runTrain(ctx: Ctx): Promise<void> {
     resumed?.input,
   );
   const log = await TrainLog.open(work, resumed?.step ?? 0);
+  const evals = ctx.params.eval ? await PeriodicEval.open(ctx.params.eval.bins.map((b) => path.resolve(ctx.baseDir, b))) : undefined;
   const t0 = Date.now();
   let result;
   try {
-    result = await trainLoop(tf, ctx, cfg, model, opt, input, log, resumed);
+    result = await trainLoop(tf, ctx, cfg, model, opt, input, log, resumed, evals);
   } finally {
     await log.close();
     await input.close();
@@ -94,7 +96,7 @@ async function checkpoint(ctx: Ctx, cfg: TrainConfig, model: FaceModel, opt: Sgd
   }
 }
 
-async function trainLoop(tf: Tf, ctx: Ctx, cfg: TrainConfig, model: FaceModel, opt: Sgd, input: InputPipeline, log: TrainLog, from?: LoopState): Promise<LoopState & { last?: StepStats; imagesPerSecond: number }> {
+async function trainLoop(tf: Tf, ctx: Ctx, cfg: TrainConfig, model: FaceModel, opt: Sgd, input: InputPipeline, log: TrainLog, from?: LoopState, evals?: PeriodicEval): Promise<LoopState & { last?: StepStats; imagesPerSecond: number }> {
   let state: LoopState = from ?? { step: 0, regCoef: 1, input: undefined as unknown as InputState };
   let last: StepStats | undefined;
   let windowStart = Date.now();
@@ -121,6 +123,11 @@ async function trainLoop(tf: Tf, ctx: Ctx, cfg: TrainConfig, model: FaceModel, o
       [windowStart, windowImages] = [Date.now(), 0];
       await log.write({ step: state.step, loss: last.loss, inference_loss: last.inferenceLoss, regularization_loss: last.regularizationLoss, accuracy: last.accuracy, accuracy_cos: last.accuracyCos, lr, images_per_second: ips, reg_coef: state.regCoef });
       ctx.progress({ done: state.step, total: cfg.steps, unit: 'steps', note: `loss ${last.loss.toFixed(3)} acc ${last.accuracyCos.toFixed(3)} ${ips.toFixed(1)} img/s` });
+    }
+    if (evals && (state.step % ctx.params.eval!.every === 0 || state.step === cfg.steps)) {
+      const scores = await evals.run(tf, model, { bgr: cfg.input.bgr, batchSize: cfg.batchSize });
+      await log.write({ step: state.step, ...scores });
+      ctx.log(`step ${state.step}: ${Object.entries(scores).map(([k, v]) => `${k} ${v.toFixed(5)}`).join(', ')}`);
     }
     const interrupted = ctx.signal.aborted;
     if (state.step % cfg.checkpoint.every === 0 || interrupted) await checkpoint(ctx, cfg, model, opt, state);

@@ -21,7 +21,7 @@ interface Stage {
 const pipeline = (steps: number) => `stages:
   faces:
     uses: synth
-    with: {identities: 8, images_per_identity: 6, holdout_identities: 0, size: 32, difficulty: easy}
+    with: {identities: 8, images_per_identity: 6, holdout_identities: 3, pairs: 10, size: 32, difficulty: easy}
   shards:
     uses: convert
     with: {input: "\${{ stages.faces.out }}", shards: 2}
@@ -38,6 +38,7 @@ const pipeline = (steps: number) => `stages:
       input: {shuffle_buffer: 16}
       checkpoint: {every: 5, keep: 2}
       log_every: 5
+      eval: {every: 20, bins: ["\${{ stages.faces.out }}/holdout.bin"]}
 `;
 
 const sha = async (f: string) => createHash('sha256').update(await readFile(f)).digest('hex');
@@ -53,8 +54,12 @@ test('a tiny IR-ResNet learns the synthetic faces and is saved in the standard t
   await writeFiles(dir, { 'p.yaml': pipeline(40) });
   const train = await run(dir);
   const lines = (await readFile(path.join(train.outDir, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
-  assert.deepEqual(lines.map((l) => l.step), [5, 10, 15, 20, 25, 30, 35, 40]);
-  assert.ok(lines.at(-1)!.inference_loss! < lines[0]!.inference_loss! * 0.8, `inference loss ${lines[0]!.inference_loss} → ${lines.at(-1)!.inference_loss}`);
+  const evals = lines.filter((l) => 'holdout_accuracy' in l);
+  assert.deepEqual(evals.map((l) => l.step), [20, 40], 'held-out verification every 20 steps');
+  assert.ok(evals.every((l) => l.holdout_accuracy! >= 0 && l.holdout_accuracy! <= 1 && l.holdout_xnorm! > 0));
+  const training = lines.filter((l) => 'loss' in l);
+  assert.deepEqual(training.map((l) => l.step), [5, 10, 15, 20, 25, 30, 35, 40]);
+  assert.ok(training.at(-1)!.inference_loss! < training[0]!.inference_loss! * 0.8, `inference loss ${training[0]!.inference_loss} → ${training.at(-1)!.inference_loss}`);
   assert.equal(train.metrics.steps, 40);
   const { tf } = await loadTf({ quiet: true });
   const model = await tf.loadLayersModel(`file://${path.join(train.outDir, 'model', 'model.json')}`);
@@ -62,7 +67,7 @@ test('a tiny IR-ResNet learns the synthetic faces and is saved in the standard t
   assert.deepEqual(e.shape, [3, 32]);
   const events = (await readdir(path.join(train.outDir, 'tensorboard'))).filter((f) => f.includes('tfevents'));
   const scalars = await readScalars(path.join(train.outDir, 'tensorboard', events[0]!));
-  assert.deepEqual([...new Set(scalars.map((s) => s.tag))].sort(), ['images/s', 'inference loss', 'learning rate', 'regularization coefficient', 'regularization loss', 'train accuracy', 'train accuracy (cosine logits)', 'train loss']);
+  assert.deepEqual([...new Set(scalars.map((s) => s.tag))].sort(), ['holdout_accuracy', 'holdout_xnorm', 'images/s', 'inference loss', 'learning rate', 'regularization coefficient', 'regularization loss', 'train accuracy', 'train accuracy (cosine logits)', 'train loss']);
   const head = await readdir(path.join(train.outDir, 'head'));
   assert.equal(head.length, 1);
   assert.ok(head[0]!.endsWith('.npy'));
@@ -91,6 +96,6 @@ test('Ctrl-C saves a checkpoint; the re-run resumes and ends with the same weigh
   const log = await readFile(path.join(b, 'runs', 'p', 'latest', 'logs', 'train.log'), 'utf8');
   assert.match(log, /resumed from .*ckpt-0000000\d\d \(step \d+\)/);
   assert.equal(await sha(path.join(resumed.outDir, 'model', 'weights.bin')), await sha(path.join(straight.outDir, 'model', 'weights.bin')));
-  const steps = (await readFile(path.join(resumed.outDir, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => (JSON.parse(l) as { step: number }).step);
+  const steps = (await readFile(path.join(resumed.outDir, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { step: number; loss?: number }).filter((l) => l.loss !== undefined).map((l) => l.step);
   assert.deepEqual(steps, [...Array(12).keys()].map((i) => (i + 1) * 5), 'the curves cover the whole run once');
 });
