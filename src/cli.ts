@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { ConfigError, formatDiagnostic } from './config/diagnostics.js';
-import { parseOverride } from './config/overrides.js';
+import { parseSet } from './config/overrides.js';
 import { FormatError } from './formats/errors.js';
 import { facepipeVersion } from './paths.js';
 
@@ -15,6 +15,8 @@ usage:
   facepipe plan <pipeline.yaml> [-S key=value]... [--json]       what would run and why
   facepipe explain <pipeline.yaml> <stage> [-S key=value]...     a stage's cache key and what changed
   facepipe status <pipeline.yaml> [--runs-dir DIR]               up to date / outdated / running, per stage
+  facepipe compare <pipeline|run-dir>... [--csv|--md|--json] [--metric M]... [--sort M] [--no-group]
+                                                                 changed parameters × metrics of a sweep or of runs
   facepipe runs [pipeline-name] [--runs-dir DIR] [--json]        recorded runs, newest first
   facepipe convert --rec <train.rec|dir> [--idx FILE] --out <dir> [--shards N] [--shuffle --seed S] [--limit N] [--skip-corrupt]
   facepipe pack --images <dir> --out <dir> [--holdout K --pairs N | --pairs-file FILE] [--size 112] [--seed S] [--bin-name NAME]
@@ -29,7 +31,9 @@ usage:
                                                                  google-crc32c; --tensorflow adds TensorFlow from the same wheel)
 
   -S, --set key=value   override a config value (train.lr=0.1) or a stage value (stages.train.with.lr=0.1);
-                        values are YAML (0.1 is a number, [1,2] a list); +key=value adds a new key
+                        values are YAML (0.1 is a number, [1,2] a list); +key=value adds a new key.
+                        With 'run', several values make a sweep: key=a,b,c  key=range(0.3,0.6,0.1)
+                        key=choice(x,y)  (and interval(lo,hi) with a random sweep block); --parallel N
   --runs-dir DIR        where everything is written (default ./runs)
   --force STAGE         re-run STAGE although its result is cached ('all' for every stage)
   --rehash              re-read every input file instead of trusting the stat cache
@@ -50,6 +54,12 @@ const options = {
   quiet: { type: 'boolean' },
   python: { type: 'boolean' },
   tensorflow: { type: 'boolean' },
+  parallel: { type: 'string' },
+  csv: { type: 'boolean' },
+  md: { type: 'boolean' },
+  metric: { type: 'string', multiple: true },
+  sort: { type: 'string' },
+  'no-group': { type: 'boolean' },
   rec: { type: 'string' },
   idx: { type: 'string' },
   out: { type: 'string' },
@@ -106,13 +116,18 @@ async function dispatch(argv: string[]): Promise<number> {
   if (v.version) return print(facepipeVersion);
   if (v.help || !command) return print(USAGE);
   const runsDir = path.resolve(v['runs-dir'] ?? 'runs');
-  const overrides = (v.set ?? []).map(parseOverride);
+  const sets = (v.set ?? []).map(parseSet);
+  const overrides = sets.flatMap((x) => ('override' in x ? [x.override] : []));
+  const dims = sets.flatMap((x) => ('dim' in x ? [x.dim] : []));
+  if (dims.length > 0 && command !== 'run') {
+    throw ConfigError.one({ message: `-S ${dims[0]!.key}=… has several values: sweeps are for \`facepipe run\``, fix: 'pass one value to look at one trial' });
+  }
   const file = () => args[0] ?? usage(`${command} needs a pipeline file`);
   const prep = () => ({ file: file(), overrides, runsDir, force: forceSet(v), rehash: v.rehash === true });
   switch (command) {
     case 'run': {
       const { runCommand } = await import('./commands/run.js');
-      return runCommand({ ...prep(), argv, dryRun: v['dry-run'] === true, json: v.json === true, jobs: int(v.jobs, '--jobs'), gpus: int(v.gpus, '--gpus') ?? visibleGpus() });
+      return runCommand({ ...prep(), argv, dryRun: v['dry-run'] === true, json: v.json === true, jobs: int(v.jobs, '--jobs'), gpus: int(v.gpus, '--gpus') ?? visibleGpus() }, dims, int(v.parallel, '--parallel'));
     }
     case 'validate':
       return (await import('./commands/config.js')).validateCommand(file(), overrides);
@@ -124,6 +139,11 @@ async function dispatch(argv: string[]): Promise<number> {
       return (await import('./commands/plan.js')).explainCommand(prep(), args[1] ?? usage('explain needs a stage name'), v.json === true);
     case 'status':
       return (await import('./commands/plan.js')).statusCommand(prep(), v.json === true);
+    case 'compare': {
+      const format = v.csv ? 'csv' : v.md ? 'md' : v.json ? 'json' : 'text';
+      const targets = args.length ? args : usage('compare needs a pipeline or runs');
+      return (await import('./commands/compare.js')).compareCommand({ targets, runsDir, format, metrics: v.metric ?? [], ...(v.sort ? { sort: v.sort } : {}), group: v['no-group'] !== true });
+    }
     case 'runs':
       return (await import('./commands/runs.js')).runsCommand(runsDir, args[0], v.json === true);
     case 'convert':

@@ -7,9 +7,14 @@ import { prepare, type PrepareOptions, type Prepared } from '../runner/prepare.j
 import { hostEnvironment, newRunId, runDir, saveRunRecord, type RunRecord, type StageStatus } from '../runner/run-record.js';
 import { PlainRenderer } from '../ui/plain.js';
 import { printPlan } from './plan.js';
+import { loadPipeline } from '../config/pipeline.js';
+import type { SweepDim } from '../sweep/expand.js';
+import { planSweep, runSweep, sweepSpec } from '../sweep/run-sweep.js';
 
 export interface RunOptions extends PrepareOptions {
   argv: string[];
+  /** The sweep this run is a trial of. */
+  sweep?: RunRecord['sweep'];
   dryRun: boolean;
   json: boolean;
   jobs?: number;
@@ -25,7 +30,9 @@ export interface RunSummary {
   stages: { name: string; status: StageStatus; key: string; outDir: string | null; seconds: number; metrics: Record<string, unknown> }[];
 }
 
-export async function runCommand(o: RunOptions): Promise<number> {
+export async function runCommand(o: RunOptions, dims: SweepDim[] = [], parallel?: number): Promise<number> {
+  const spec = sweepSpec((await loadPipeline(o.file, o.overrides)).sweep, dims, parallel);
+  if (spec) return o.dryRun ? planSweep(o, spec) : runSweep(o, spec);
   const prepared = await prepare(o);
   if (o.dryRun) {
     if (o.json) process.stdout.write(JSON.stringify({ pipeline: prepared.pipeline.name, dryRun: true, plan: prepared.plan }, null, 2) + '\n');
@@ -60,6 +67,7 @@ export async function runPrepared(prep: Prepared, o: RunOptions, emit: (e: RunEv
     startedAt: new Date().toISOString(),
     status: 'running',
     config: pipeline.config,
+    ...(o.sweep ? { sweep: o.sweep } : {}),
     inputs: { ...prep.digester.stats },
     stages: Object.fromEntries(prep.plan.map((e) => [e.name, { kind: e.kind, key: e.key, components: prep.keys[e.name]!.components, status: 'pending', reasons: e.reasons }])),
     environment: hostEnvironment(),

@@ -1,6 +1,8 @@
 // `-S path.to.key=value` overrides from the command line (Hydra-like; `+path=value` adds a new key).
 import { parse as parseYamlValue } from 'yaml';
 import { ConfigError, didYouMean, type Loc } from './diagnostics.js';
+import { parseDomain, type Domain } from '../sweep/grammar.js';
+import type { SweepDim } from '../sweep/expand.js';
 import { clearOrigins, isObject, pointer, type Json, type Sourced } from './sourced.js';
 
 export interface Override {
@@ -23,10 +25,10 @@ export function parseOverride(text: string): Override {
   const raw = text.slice(eq + 1);
   const path = keyText.split('.');
   if (path.some((s) => s === '')) throw fail(`bad key path '${keyText}'`, 'separate keys with single dots, e.g. train.lr');
-  if (isSweep(raw)) {
+  if (parseDomainSafe(raw, text)) {
     throw fail(
-      `'${raw}' is sweep syntax (several values); sweeps are not supported by this version`,
-      `quote the value to pass it as one string: -S ${keyText}="'${raw}'"`,
+      `'${raw}' is sweep syntax (several values), which only \`facepipe run\` takes`,
+      `pass one value to look at one trial, or quote it to pass it as one string: -S ${keyText}="'${raw}'"`,
     );
   }
   let value: Json;
@@ -39,19 +41,21 @@ export function parseOverride(text: string): Override {
   return { text, path, value, add };
 }
 
-// A top-level comma (outside brackets and quotes) or range()/choice() means "several values".
-function isSweep(raw: string): boolean {
-  if (/^\s*(range|choice|interval)\(/.test(raw)) return true;
-  let depth = 0;
-  let quote = '';
-  for (const c of raw) {
-    if (quote) quote = c === quote ? '' : quote;
-    else if (c === '"' || c === "'") quote = c;
-    else if (c === '[' || c === '{') depth++;
-    else if (c === ']' || c === '}') depth--;
-    else if (c === ',' && depth === 0) return true;
+function parseDomainSafe(raw: string, text: string): Domain | undefined {
+  try {
+    return parseDomain(raw);
+  } catch (e) {
+    throw ConfigError.one({ loc: cliLoc(text), message: `bad sweep value '${raw}': ${(e as Error).message}`, fix: 'lists are a,b,c; ranges range(start, stop, step); choices choice(a, b); random intervals interval(low, high)' });
   }
-  return false;
+}
+
+/** One -S argument: a single override, or a sweep dimension (several values). */
+export function parseSet(text: string): { override: Override } | { dim: SweepDim } {
+  const eq = text.indexOf('=');
+  const raw = eq > 0 ? text.slice(eq + 1) : '';
+  const domain = eq > 0 ? parseDomainSafe(raw, text) : undefined;
+  if (domain) return { dim: { key: text.slice(0, eq), domain } };
+  return { override: parseOverride(text) };
 }
 
 export function cliLoc(text: string): Loc {

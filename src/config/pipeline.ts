@@ -18,6 +18,8 @@ export interface Pipeline {
   /** The pipeline file's folder: relative paths in it resolve against this. */
   baseDir: string;
   concurrency: number;
+  /** The pipeline's `sweep:` block, as written (see src/sweep/). */
+  sweep?: JsonObject;
   /** Final hyperparameters (after includes, overrides and references). */
   config: JsonObject;
   stages: Record<string, PipelineStage>;
@@ -46,6 +48,7 @@ export async function loadPipeline(file: string, overrides: Override[] = []): Pr
     file: abs,
     baseDir: path.dirname(abs),
     concurrency: typeof value.concurrency === 'number' ? value.concurrency : 1,
+    ...(isObject(value.sweep) ? { sweep: value.sweep } : {}),
     config: (value.config ?? {}) as JsonObject,
     stages,
     order,

@@ -35,6 +35,8 @@ export interface RunRecord {
   finishedAt?: string;
   status: 'running' | 'succeeded' | 'failed' | 'interrupted';
   config: unknown;
+  /** Set when the run is one trial of a sweep. */
+  sweep?: { id: string; trial: number; trials: number; assignments: Record<string, unknown> };
   /** Input files digested while computing keys: a no-op re-run should show 0 bytes hashed. */
   inputs: { filesHashed: number; bytesHashed: number; cacheHits: number };
   stages: Record<string, StageRecord>;

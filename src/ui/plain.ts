@@ -10,11 +10,13 @@ export class PlainRenderer implements Renderer {
     private readonly out: NodeJS.WritableStream,
     /** Seconds between progress lines of one stage (CI logs should not scroll with every batch). */
     private readonly progressEvery = 10,
+    /** Put before every line, e.g. `[trial 2/4] ` in a sweep. */
+    private readonly prefix = '',
   ) {}
 
   handle(e: RunEvent): void {
     const line = this.format(e);
-    if (line !== undefined) this.out.write(line + '\n');
+    if (line !== undefined) this.out.write(line.split('\n').map((l) => this.prefix + l).join('\n') + '\n');
   }
 
   private format(e: RunEvent): string | undefined {
