@@ -17,7 +17,10 @@ usage:
   facepipe status <pipeline.yaml> [--runs-dir DIR]               up to date / outdated / running, per stage
   facepipe compare <pipeline|run-dir>... [--csv|--md|--json] [--metric M]... [--sort M] [--no-group]
                                                                  changed parameters × metrics of a sweep or of runs
+  facepipe lock <pipeline.yaml> [-S key=value]...                 write <pipeline>.lock: keys, output digests, metrics, versions
+  facepipe verify <pipeline.yaml> [--keep] [--json]              re-run into a fresh runs folder and compare with the lock
   facepipe runs [pipeline-name] [--runs-dir DIR] [--json]        recorded runs, newest first
+  facepipe report <run>... [--out DIR] [--runs-dir DIR]          HTML + Markdown report of runs (folder, .../latest or pipeline name), compared
   facepipe convert --rec <train.rec|dir> [--idx FILE] --out <dir> [--shards N] [--shuffle --seed S] [--limit N] [--skip-corrupt]
   facepipe pack --images <dir> --out <dir> [--holdout K --pairs N | --pairs-file FILE] [--size 112] [--seed S] [--bin-name NAME]
   facepipe synth --out <dir> [--identities 100 --images-per-identity 20 --holdout 20 --pairs 600] [--difficulty easy|normal|hard|0..1] [--seed S]
@@ -60,6 +63,7 @@ const options = {
   metric: { type: 'string', multiple: true },
   sort: { type: 'string' },
   'no-group': { type: 'boolean' },
+  keep: { type: 'boolean' },
   rec: { type: 'string' },
   idx: { type: 'string' },
   out: { type: 'string' },
@@ -144,8 +148,14 @@ async function dispatch(argv: string[]): Promise<number> {
       const targets = args.length ? args : usage('compare needs a pipeline or runs');
       return (await import('./commands/compare.js')).compareCommand({ targets, runsDir, format, metrics: v.metric ?? [], ...(v.sort ? { sort: v.sort } : {}), group: v['no-group'] !== true });
     }
+    case 'lock':
+      return (await import('./commands/verify.js')).lockCommand({ file: file(), overrides, runsDir });
+    case 'verify':
+      return (await import('./commands/verify.js')).verifyCommand({ file: file(), keep: v.keep === true, json: v.json === true });
     case 'runs':
       return (await import('./commands/runs.js')).runsCommand(runsDir, args[0], v.json === true);
+    case 'report':
+      return (await import('./commands/report.js')).reportCommand({ runs: args.length ? args : usage('report needs at least one run: a run folder, runs/<pipeline>/latest or a pipeline name'), runsDir, ...(v.out ? { out: v.out } : {}) });
     case 'convert':
       return (await import('./commands/data.js')).convertCommand(v);
     case 'pack':

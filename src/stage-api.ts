@@ -71,6 +71,11 @@ export interface StageKind<P = Record<string, unknown>> {
   compute?: boolean;
   /** Gets a work directory that survives failed attempts (see StageContext.workDir); may depend on the parameters. */
   persistentWork?: boolean | ((params: P) => boolean);
+  /**
+   * What `facepipe verify` may expect of a re-run: 'exact' (byte-identical outputs — the default),
+   * 'metrics' (numbers within a tolerance) or 'none' (machine-dependent, not compared).
+   */
+  reproducible?: 'exact' | 'metrics' | 'none';
   /** Default resources; a pipeline can override them per stage with `resources:`. */
   resources?: Resources;
   /** Does the work, inside the stage's child process. Throw to fail; never exit the process. */

@@ -19,6 +19,8 @@ export interface PipelineStage {
   resources: Resources;
   persistentWork: boolean;
   compute: boolean;
+  /** How `facepipe verify` compares a re-run (the kind's default, or the stage's `verify:`). */
+  verify: { compare: 'exact' | 'metrics' | 'none'; tolerance: number };
 }
 
 export async function buildStages(doc: Sourced): Promise<{ stages: Record<string, PipelineStage>; order: string[] }> {
@@ -83,6 +85,10 @@ async function buildStage(doc: Sourced, name: string, def: JsonObject, names: st
     resources: { ...kind.resources, ...((def.resources ?? {}) as Resources) },
     persistentWork,
     compute: kind.compute === true,
+    verify: {
+      compare: (def.verify as { compare?: 'exact' | 'metrics' | 'none' } | undefined)?.compare ?? kind.reproducible ?? 'exact',
+      tolerance: (def.verify as { tolerance?: number } | undefined)?.tolerance ?? 0,
+    },
   };
 }
 

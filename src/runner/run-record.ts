@@ -53,7 +53,7 @@ export function runDir(runsDir: string, pipeline: string, id: string): string {
 }
 
 export function hostEnvironment(): Record<string, unknown> {
-  return { facepipe: facepipeVersion, node: process.version, platform: `${process.platform}-${process.arch}`, cpus: os.cpus().length, host: os.hostname() };
+  return { facepipe: facepipeVersion, node: process.version, platform: `${process.platform}-${process.arch}`, cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', host: os.hostname() };
 }
 
 /** Written through a temp file and rename, so a reader never sees half a record. */

@@ -14,6 +14,8 @@ export const kind: StageKind<DoctorParams> = {
   version: '1',
   description: 'record the TensorFlow backend, its versions and its matMul GFLOP/s',
   compute: true,
+  // Timings of this machine at this moment: nothing to reproduce.
+  reproducible: 'none',
   // A benchmark: it must not share the cores with another stage.
   resources: { machine: true },
   async run(ctx) {
