@@ -20,7 +20,7 @@ usage:
   facepipe lock <pipeline.yaml> [-S key=value]...                 write <pipeline>.lock: keys, output digests, metrics, versions
   facepipe verify <pipeline.yaml> [--keep] [--json]              re-run into a fresh runs folder and compare with the lock
   facepipe runs [pipeline-name] [--runs-dir DIR] [--json]        recorded runs, newest first
-  facepipe report <run>... [--out DIR] [--runs-dir DIR]          HTML + Markdown report of runs (folder, .../latest or pipeline name), compared
+  facepipe report <run>... [--out DIR] [--runs-dir DIR]          one HTML + Markdown report comparing runs
   facepipe convert --rec <train.rec|dir> [--idx FILE] --out <dir> [--shards N] [--shuffle --seed S] [--limit N] [--skip-corrupt]
   facepipe pack --images <dir> --out <dir> [--holdout K --pairs N | --pairs-file FILE] [--size 112] [--seed S] [--bin-name NAME]
   facepipe synth --out <dir> [--identities 100 --images-per-identity 20 --holdout 20 --pairs 600] [--difficulty easy|normal|hard|0..1] [--seed S]
