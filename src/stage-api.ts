@@ -72,10 +72,12 @@ export interface StageKind<P = Record<string, unknown>> {
   /** Gets a work directory that survives failed attempts (see StageContext.workDir); may depend on the parameters. */
   persistentWork?: boolean | ((params: P) => boolean);
   /**
-   * What `facepipe verify` may expect of a re-run: 'exact' (byte-identical outputs — the default),
-   * 'metrics' (numbers within a tolerance) or 'none' (machine-dependent, not compared).
+   * What `facepipe verify` may expect of a re-run: 'exact' (every output byte-identical — the
+   * default), 'none' (machine-dependent, not compared), or only some outputs (globs) byte-identical
+   * and some metrics (globs) equal within the stage's tolerance — e.g. training's weights are
+   * reproducible, its logged wall-clock times are not.
    */
-  reproducible?: 'exact' | 'metrics' | 'none';
+  reproducible?: 'exact' | 'none' | { outputs: string[]; metrics: string[] };
   /** Default resources; a pipeline can override them per stage with `resources:`. */
   resources?: Resources;
   /** Does the work, inside the stage's child process. Throw to fail; never exit the process. */

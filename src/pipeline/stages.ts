@@ -4,7 +4,7 @@ import { ConfigError, didYouMean, type Diagnostic } from '../config/diagnostics.
 import { stageRefs, usesWorkRef } from '../config/interpolate.js';
 import { validateAt } from '../config/schemas.js';
 import { dotted, isObject, locate, pointer, type JsonObject, type Sourced } from '../config/sourced.js';
-import type { Resources } from '../stage-api.js';
+import type { Resources, StageKind } from '../stage-api.js';
 import { topoOrder } from './graph.js';
 import { kindExists, listKinds, loadKind } from './kinds.js';
 
@@ -19,8 +19,8 @@ export interface PipelineStage {
   resources: Resources;
   persistentWork: boolean;
   compute: boolean;
-  /** How `facepipe verify` compares a re-run (the kind's default, or the stage's `verify:`). */
-  verify: { compare: 'exact' | 'metrics' | 'none'; tolerance: number };
+  /** How `facepipe verify` compares a re-run: the kind's defaults, changed by the stage's `verify:`. */
+  verify: VerifyPolicy;
 }
 
 export async function buildStages(doc: Sourced): Promise<{ stages: Record<string, PipelineStage>; order: string[] }> {
@@ -85,11 +85,25 @@ async function buildStage(doc: Sourced, name: string, def: JsonObject, names: st
     resources: { ...kind.resources, ...((def.resources ?? {}) as Resources) },
     persistentWork,
     compute: kind.compute === true,
-    verify: {
-      compare: (def.verify as { compare?: 'exact' | 'metrics' | 'none' } | undefined)?.compare ?? kind.reproducible ?? 'exact',
-      tolerance: (def.verify as { tolerance?: number } | undefined)?.tolerance ?? 0,
-    },
+    verify: verifyPolicy(kind.reproducible, def.verify as { compare?: 'exact' | 'metrics' | 'none'; tolerance?: number } | undefined),
   };
+}
+
+export interface VerifyPolicy {
+  compare: 'exact' | 'metrics' | 'none';
+  /** Outputs (globs) compared byte for byte when compare is 'exact'. */
+  outputs: string[];
+  /** Metrics (globs) held to the tolerance; with 'exact', only those the kind names. */
+  metrics: string[];
+  tolerance: number;
+}
+
+function verifyPolicy(r: StageKind['reproducible'], over: { compare?: 'exact' | 'metrics' | 'none'; tolerance?: number } | undefined): VerifyPolicy {
+  const base = r === undefined || r === 'exact' ? { compare: 'exact' as const, outputs: ['**'], metrics: [] } : r === 'none' ? { compare: 'none' as const, outputs: [], metrics: [] } : { compare: 'exact' as const, ...r };
+  const compare = over?.compare ?? base.compare;
+  // Held to metrics only: the kind's reproducible metrics, or every metric it reports.
+  const metrics = compare === 'metrics' && base.metrics.length === 0 ? ['*'] : base.metrics;
+  return { compare, outputs: base.outputs, metrics, tolerance: over?.tolerance ?? 0 };
 }
 
 function unknownName(doc: Sourced, ptr: string, what: string, name: string, known: string[], fix: string): ConfigError {

@@ -1,6 +1,7 @@
 // A re-run held against a lock: per stage, its key, then its outputs (byte for byte) or its metrics
 // (within the declared tolerance). Pure: it gets both sides as data.
 import { diffComponents } from '../pipeline/changes.js';
+import { matchesAny } from './glob.js';
 import type { LockedStage } from './lock.js';
 
 export interface StageVerdict {
@@ -21,13 +22,15 @@ export function compareStage(name: string, locked: LockedStage, now: LockedStage
   }
   let mode = locked.compare;
   if (mode === 'none') return { stage: name, ok: true, mode, lines: [`not compared (${locked.kind} results depend on the machine)`] };
+  let metricGlobs = locked.checkedMetrics;
   if (mode === 'exact' && envChanged && (locked.backend || now.backend)) {
     mode = 'metrics';
+    if (metricGlobs.length === 0) metricGlobs = ['*'];
     lines.push(`ran on a different setup (${envChanged}): comparing metrics, not bytes`);
   }
   let ok = true;
   if (mode === 'exact') {
-    const files = [...new Set([...Object.keys(locked.outputs), ...Object.keys(now.outputs)])].sort();
+    const files = [...new Set([...Object.keys(locked.outputs), ...Object.keys(now.outputs)])].filter((f) => matchesAny(f, locked.exactOutputs)).sort();
     for (const f of files) {
       const [a, b] = [locked.outputs[f], now.outputs[f]];
       if (a === b) continue;
@@ -36,13 +39,15 @@ export function compareStage(name: string, locked: LockedStage, now: LockedStage
     }
     if (ok) lines.push(`${files.length} outputs identical`);
   }
+  let checked = 0;
   for (const [m, a] of Object.entries(locked.metrics)) {
     const b = now.metrics[m];
-    if (typeof a !== 'number' || typeof b !== 'number') continue;
-    const within = Math.abs(a - b) <= locked.tolerance;
-    if (mode === 'metrics' && !within) ok = false;
-    if (a !== b && (mode === 'metrics' || !ok)) lines.push(`metric ${m}: ${a} → ${b}${mode === 'metrics' ? ` (tolerance ${locked.tolerance}${within ? ', within' : ', exceeded'})` : ''}`);
+    if (typeof a !== 'number' || !matchesAny(m, metricGlobs)) continue;
+    checked++;
+    const within = typeof b === 'number' && Math.abs(a - b) <= locked.tolerance;
+    if (!within) ok = false;
+    if (a !== b) lines.push(`metric ${m}: ${a} → ${b ?? '(missing)'} (tolerance ${locked.tolerance}${within ? ', within' : ', exceeded'})`);
   }
-  if (mode === 'metrics' && ok && !lines.some((l) => l.startsWith('metric'))) lines.push('metrics identical');
+  if (checked > 0 && !lines.some((l) => l.startsWith('metric'))) lines.push(`${checked} metrics identical`);
   return { stage: name, ok, mode, lines };
 }

@@ -15,6 +15,10 @@ export interface LockedStage {
   key: string;
   components: KeyComponents;
   compare: 'exact' | 'metrics' | 'none';
+  /** Outputs (globs) that must be byte-identical when compare is 'exact'. */
+  exactOutputs: string[];
+  /** Metrics (globs) held to the tolerance. */
+  checkedMetrics: string[];
   tolerance: number;
   outputs: Record<string, string>;
   metrics: Metrics;
@@ -57,6 +61,8 @@ export async function buildLock(prep: Prepared, overrides: string[]): Promise<Lo
       key: e.key,
       components: prep.keys[e.name]!.components,
       compare: s.verify.compare,
+      exactOutputs: s.verify.outputs,
+      checkedMetrics: s.verify.metrics,
       tolerance: s.verify.tolerance,
       outputs: Object.fromEntries(found.manifest.files.map((f) => [f.path, f.digest])),
       metrics: found.manifest.metrics,

@@ -68,9 +68,13 @@ test('a changed parameter after locking shows up as a changed key, explained', a
 });
 
 test('on another CPU or backend, a compute stage is held to its metrics, not its bytes', () => {
-  const base: LockedStage = { kind: 'train', key: 'k', components: { format: 1, kind: 'train', kindVersion: '1', params: {}, upstream: {}, inputs: {} }, compare: 'exact', tolerance: 0.01, outputs: { 'w.bin': 'sha256:aa' }, metrics: { loss: 1.0 }, backend: { package: '@tensorflow/tfjs-node' } };
-  const now = { ...base, outputs: { 'w.bin': 'sha256:bb' }, metrics: { loss: 1.005 } };
-  assert.equal(compareStage('train', base, now, undefined).ok, false, 'same setup: bytes must match');
+  const base: LockedStage = { kind: 'train', key: 'k', components: { format: 1, kind: 'train', kindVersion: '1', params: {}, upstream: {}, inputs: {} }, compare: 'exact', exactOutputs: ['model/**'], checkedMetrics: ['loss'], tolerance: 0.01, outputs: { 'model/w.bin': 'sha256:aa', 'train.json': 'sha256:cc' }, metrics: { loss: 1.0, images_per_second: 9 }, backend: { package: '@tensorflow/tfjs-node' } };
+  const now = { ...base, outputs: { 'model/w.bin': 'sha256:bb', 'train.json': 'sha256:dd' }, metrics: { loss: 1.005, images_per_second: 7 } };
+  const timesOnly = compareStage('train', base, { ...base, outputs: { ...base.outputs, 'train.json': 'sha256:dd' }, metrics: { loss: 1.0, images_per_second: 3 } }, undefined);
+  assert.equal(timesOnly.ok, true, 'outputs outside the exact globs and unlisted metrics (timings) are not compared');
+  const same = compareStage('train', base, now, undefined);
+  assert.equal(same.ok, false, 'same setup: the weights must match byte for byte');
+  assert.match(same.lines.join('\n'), /model\/w\.bin differs/);
   const moved = compareStage('train', base, now, 'CPU A → CPU B');
   assert.equal(moved.ok, true);
   assert.equal(moved.mode, 'metrics');
