@@ -78,6 +78,8 @@ export interface StageKind<P = Record<string, unknown>> {
    * reproducible, its logged wall-clock times are not.
    */
   reproducible?: 'exact' | 'none' | { outputs: string[]; metrics: string[] };
+  /** The output a person wants to open (e.g. 'report.html'): printed at the end of a run. */
+  headline?: string;
   /** Default resources; a pipeline can override them per stage with `resources:`. */
   resources?: Resources;
   /** Does the work, inside the stage's child process. Throw to fail; never exit the process. */

@@ -109,7 +109,11 @@ export async function runPrepared(prep: Prepared, o: RunOptions, emit: (e: RunEv
   await prep.digester.cache.save();
   await prep.store.emptyTrash(24 * 3600_000);
   await linkOutputs(o.runsDir, record);
-  emit({ type: 'run-end', status: record.status, recordPath, seconds: (Date.now() - t0) / 1000 });
+  // Through runs/<pipeline>/latest, so the path printed stays short and keeps working.
+  const headlines = Object.entries(record.stages)
+    .filter(([n, s]) => s.outDir && pipeline.stages[n]?.headline)
+    .map(([n]) => path.join(o.runsDir, pipeline.name, 'latest', 'outputs', n, pipeline.stages[n]!.headline!));
+  emit({ type: 'run-end', status: record.status, recordPath, seconds: (Date.now() - t0) / 1000, headlines });
   return {
     pipeline: pipeline.name,
     runId: id,

@@ -19,6 +19,8 @@ export interface PipelineStage {
   resources: Resources;
   persistentWork: boolean;
   compute: boolean;
+  /** The output to point a person at after a run (StageKind.headline). */
+  headline?: string;
   /** How `facepipe verify` compares a re-run: the kind's defaults, changed by the stage's `verify:`. */
   verify: VerifyPolicy;
 }
@@ -85,6 +87,7 @@ async function buildStage(doc: Sourced, name: string, def: JsonObject, names: st
     resources: { ...kind.resources, ...((def.resources ?? {}) as Resources) },
     persistentWork,
     compute: kind.compute === true,
+    ...(kind.headline ? { headline: kind.headline } : {}),
     verify: verifyPolicy(kind.reproducible, def.verify as { compare?: 'exact' | 'metrics' | 'none'; tolerance?: number } | undefined),
   };
 }

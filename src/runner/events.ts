@@ -14,7 +14,7 @@ export type RunEvent =
   | { type: 'stage-failed'; stage: string; error: string; logPath: string; logTail: string[] }
   | { type: 'stage-skipped'; stage: string; reason: string }
   | { type: 'warning'; message: string }
-  | { type: 'run-end'; status: 'succeeded' | 'failed' | 'interrupted'; recordPath: string; seconds: number };
+  | { type: 'run-end'; status: 'succeeded' | 'failed' | 'interrupted'; recordPath: string; seconds: number; headlines: string[] };
 
 export interface Renderer {
   handle(e: RunEvent): void;

@@ -50,7 +50,7 @@ export class PlainRenderer implements Renderer {
       case 'warning':
         return `warning: ${e.message}`;
       case 'run-end':
-        return `facepipe: ${e.status} in ${formatDuration(e.seconds)}; record: ${relative(e.recordPath)}`;
+        return [`facepipe: ${e.status} in ${formatDuration(e.seconds)}; record: ${relative(e.recordPath)}`, ...e.headlines.map((h) => `  open: ${relative(h)}`)].join('\n');
     }
   }
 

@@ -22,7 +22,7 @@ export class TreeRenderer implements Renderer {
   handle(e: RunEvent): void {
     if (e.type === 'run-start') return this.start(e);
     if (e.type === 'run-end' || e.type === 'warning') {
-      this.header = e.type === 'warning' ? `warning: ${e.message}` : `${e.status} in ${formatDuration(e.seconds)}; record: ${relative(e.recordPath)}`;
+      this.header = e.type === 'warning' ? `warning: ${e.message}` : [`${e.status} in ${formatDuration(e.seconds)}; record: ${relative(e.recordPath)}`, ...e.headlines.map((h) => `open: ${relative(h)}`)].join('\n');
       return;
     }
     const row = this.rows.get(e.stage);

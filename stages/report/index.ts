@@ -13,6 +13,7 @@ export interface ReportParams {
 export const kind: StageKind<ReportParams> = {
   version: '1',
   description: 'write an HTML + Markdown report of an evaluated (and trained) model',
+  headline: 'report.html',
   // The pages show training times and where outputs live; the accuracies they report must match.
   reproducible: { outputs: [], metrics: ['*_accuracy', '*_vs_*'] },
   async run(ctx) {

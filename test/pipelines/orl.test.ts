@@ -34,7 +34,7 @@ test('ORL: a small IR-ResNet, killed mid-training and resumed, verifies unseen p
   const r = await facepipe(['run', pipeline, '--runs-dir', runs, '--json'], { cwd: repoRoot });
   assert.equal(r.exitCode, 0, r.all);
   const stages = (JSON.parse(r.stdout) as { stages: Stage[] }).stages;
-  assert.deepEqual(stages.map((s) => [s.name, s.status]), [['pack', 'cached'], ['shards', 'cached'], ['train', 'ran'], ['evaluate', 'ran']]);
+  assert.deepEqual(stages.map((s) => [s.name, s.status]), [['pack', 'cached'], ['shards', 'cached'], ['train', 'ran'], ['evaluate', 'ran'], ['report', 'ran']]);
   const log = await readFile(path.join(runs, 'orl', 'latest', 'logs', 'train.log'), 'utf8');
   assert.match(log, /resumed from .*ckpt-0000001\d\d \(step 1\d\d\)/);
   const acc = stages.find((s) => s.name === 'evaluate')!.metrics.holdout_accuracy!;
