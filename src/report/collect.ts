@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { BackendInfo } from '../backend/tf.js';
+import type { SetMetrics } from '../eval/evaluate-set.js';
 import type { TrainConfig } from '../train/config.js';
 
 /** An expected failure while collecting or writing a report: shown without a stack trace. */
@@ -13,16 +14,7 @@ export class ReportError extends Error {
 }
 
 /** One verification set's numbers, as the evaluate stage's metrics.json has them. */
-export interface SetResult {
-  pairs: number;
-  accuracy: number;
-  std: number;
-  xnorm: number;
-  /** VAL@FAR: null when undefined (a set without different-identity pairs). */
-  val: number | null;
-  val_std: number | null;
-  far: number | null;
-}
+export type SetResult = Omit<SetMetrics, 'thresholds' | 'folds'>;
 
 export interface Roc {
   fpr: number[];
