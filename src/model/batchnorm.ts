@@ -76,18 +76,42 @@ export function batchStatsNorm(ctx: Ctx, x: Tensor, a: Affine, eps: number, corr
   return { y, ...stats };
 }
 
-export function bnForward(ctx: Ctx, name: string, cfg: BatchNormConfig, x: Tensor, f: ForwardOptions, o: AffineOpts): Tensor {
+/** Training-mode batch norm (or renorm) split for a caller that runs the normalisation itself
+ *  (trunk.ts): the affine parameters, renorm's correction, and the moving-statistics update. */
+export interface NormTraining {
+  affine: Affine;
+  eps: number;
+  correct?: Correction;
+  /** Folds the batch's statistics into the moving ones (call once per training forward). */
+  update(stats: BatchStats): void;
+}
+
+export function bnTraining(ctx: Ctx, name: string, cfg: BatchNormConfig, o: AffineOpts): NormTraining {
   const { tf, p } = ctx;
-  const a = affineOf(ctx, name, o);
-  const mm = p.get(`${name}/moving_mean`);
-  const mv = p.get(`${name}/moving_variance`);
-  if (!f.training) return tf.batchNorm(x, mm, mv, a.beta, scaleOf(tf, a), cfg.eps);
-  const { y, mean, variance } = batchStatsNorm(ctx, x, a, cfg.eps);
+  return {
+    affine: affineOf(ctx, name, o),
+    eps: cfg.eps,
+    update: ({ mean, variance }) => {
+      ema(tf, p.get(`${name}/moving_mean`), mean, cfg.momentum);
+      ema(tf, p.get(`${name}/moving_variance`), variance, cfg.momentum);
+    },
+  };
+}
+
+/** Normalises with batch statistics and updates the moving ones (`t` from bnTraining / renormTraining). */
+export function trainingNorm(ctx: Ctx, t: NormTraining, x: Tensor): Tensor {
+  const { y, mean, variance } = batchStatsNorm(ctx, x, t.affine, t.eps, t.correct);
   try {
-    ema(tf, mm, mean, cfg.momentum);
-    ema(tf, mv, variance, cfg.momentum);
+    t.update({ mean, variance });
   } finally {
-    tf.dispose([mean, variance]);
+    ctx.tf.dispose([mean, variance]);
   }
   return y;
+}
+
+export function bnForward(ctx: Ctx, name: string, cfg: BatchNormConfig, x: Tensor, f: ForwardOptions, o: AffineOpts): Tensor {
+  const { tf, p } = ctx;
+  if (f.training) return trainingNorm(ctx, bnTraining(ctx, name, cfg, o), x);
+  const a = affineOf(ctx, name, o);
+  return tf.batchNorm(x, p.get(`${name}/moving_mean`), p.get(`${name}/moving_variance`), a.beta, scaleOf(tf, a), cfg.eps);
 }

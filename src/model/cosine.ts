@@ -24,14 +24,16 @@ export function cosineFast(tf: Tf, eHat: Tensor2D, w: Tensor2D): Tensor2D {
     (save as (ts: Tensor[]) => void)([et, wt, rn, cos]);
     return {
       value: cos,
-      gradFunc: (dy: Tensor, saved: Tensor[]) => {
+      // In a tidy: tfjs runs gradFunc outside one, and its E × C temporaries would otherwise live
+      // until the whole backward pass ends.
+      gradFunc: (dy: Tensor, saved: Tensor[]) => tf.tidy(() => {
         const [se, sw, srn, scos] = saved as [Tensor2D, Tensor2D, Tensor1D, Tensor2D];
         const g = tf.mul(dy, srn) as Tensor2D;
         const de = tf.matMul(g, sw, false, true);
         const v = tf.mul(tf.square(srn), tf.sum(tf.mul(dy, scos), 0));
         const dw = tf.sub(tf.matMul(se, g, true, false), tf.mul(sw, v));
         return [de, dw];
-      },
+      }),
     };
   });
   return op(eHat, w) as Tensor2D;

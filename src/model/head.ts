@@ -1,13 +1,13 @@
 // The classifier on top of the embedding: class weights W (embedding × classes), one column per
 // identity, and the margin chosen in the config. It returns the margin logits (for the loss) and
 // the plain cosines (argmax = nearest class centre), so training accuracy can be reported on both.
-import type { Scalar, Tensor1D, Tensor2D } from '@tensorflow/tfjs';
+import type { Scalar, Tensor, Tensor1D, Tensor2D } from '@tensorflow/tfjs';
 import type { Tf } from '../backend/tf.js';
 import { checkHead, type HeadConfig } from './config.js';
 import { cosineFast, cosinePlain } from './cosine.js';
 import { classesInit } from './init.js';
 import type { Ctx } from './kernels.js';
-import { marginLogits } from './margin.js';
+import { marginLogits, marginLogitsFast } from './margin.js';
 import { l2Normalize } from './ops.js';
 import type { ParamSpec } from './params.js';
 
@@ -44,20 +44,29 @@ export function createHead(ctx: Ctx, c: HeadConfig): Head {
         const m = c.margin;
         const logits = m.kind === 'softmax'
           ? tf.add(tf.matMul(e, w), p.get('classifier/bias')) as Tensor2D
-          : marginLogits(tf, m, cos, labels);
+          : (ctx.k.choice.cosine === 'fast' ? marginLogitsFast : marginLogits)(tf, m, cos, labels);
         return { logits, cos };
       });
     },
   };
 }
 
-/** Mean softmax cross-entropy of integer labels: logsumexp(logits) − logit[label]. */
+/** Mean softmax cross-entropy of integer labels: logsumexp(logits) − logit[label], with its
+ *  gradient (softmax(logits) − onehot)/B by hand: it keeps only the logits (alive anyway) where
+ *  autodiff would hold half a dozen (B × C) intermediates and their gradients until the backward
+ *  pass ends. */
 export function crossEntropy(tf: Tf, logits: Tensor2D, labels: Tensor1D): Scalar {
-  return tf.tidy(() => {
-    const mask = tf.cast(tf.oneHot(tf.cast(labels, 'int32'), logits.shape[1]), 'float32');
-    const target = tf.sum(tf.mul(logits, mask), 1);
-    return tf.mean(tf.sub(tf.logSumExp(logits, 1), target)) as Scalar;
+  const mask = (l: Tensor, c: number) => tf.cast(tf.oneHot(tf.cast(l, 'int32'), c), 'float32');
+  const op = tf.customGrad((x, save) => {
+    const xt = x as Tensor2D;
+    (save as (ts: Tensor[]) => void)([xt, labels]);
+    return {
+      value: tf.tidy(() => tf.mean(tf.sub(tf.logSumExp(xt, 1), tf.sum(tf.mul(xt, mask(labels, xt.shape[1])), 1)))) as Scalar,
+      gradFunc: (dy: Tensor, [sx, l]: Tensor[]) => tf.tidy(() =>
+        tf.mul(tf.sub(tf.softmax(sx!), mask(l!, sx!.shape[1]!)), tf.div(dy, sx!.shape[0]!))),
+    };
   });
+  return op(logits) as Scalar;
 }
 
 /** Fraction of rows whose argmax is the label. */

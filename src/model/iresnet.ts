@@ -15,6 +15,7 @@ import type { Ctx, ForwardOptions } from './kernels.js';
 import { normForward, normParams } from './norm.js';
 import type { ParamSpec } from './params.js';
 import { preluForward, preluParams } from './prelu.js';
+import { trunkApplies, trunkForward } from './trunk.js';
 
 export interface Unit {
   name: string;
@@ -122,6 +123,7 @@ export function createBackbone(ctx: Ctx, c: BackboneConfig): Backbone {
       }
       const { tf, p, k } = ctx;
       return tf.tidy(() => {
+        if (trunkApplies(ctx, c, f)) return headForward(ctx, c, trunkForward(ctx, c, us, x, f), f);
         let h = k.conv(x, p.get('conv0/kernel') as Tensor4D, { stride: 1, pad: 1 });
         h = normForward(ctx, c.norm, 'bn0', h, f) as Tensor4D;
         h = preluForward(ctx, 'prelu0', h) as Tensor4D;

@@ -1,7 +1,8 @@
 // Which implementation each building block uses, and what every layer's forward receives.
 //
 // 'fast' is what measured fastest on the native backend (bench/model.ts): fused batch norm, the
-// PReLU and cosine custom gradients, and oneDNN for every conv op (see conv.ts).
+// PReLU and cosine custom gradients, and oneDNN for every conv op (see conv.ts); in training, the
+// trunk's gradient by hand with recomputation (trunk.ts), which also peaks at far less memory.
 // 'plain' is the straightforward tfjs-ops version (tf.moments + tf.batchNorm, tf.prelu,
 // W / ‖W‖ …), kept as the benchmark baseline and as the reference the fast pieces are tested
 // against. On the pure-JS backend the native-only pieces fall back to 'plain' by themselves.
@@ -15,12 +16,18 @@ export interface KernelChoice {
   bn: 'fused' | 'plain';
   prelu: 'fast' | 'plain';
   cosine: 'fast' | 'plain';
+  /** How the backbone's trunk gets its gradient in training: 'tape' (tfjs autodiff; the default
+   *  when absent) or 'recompute' (trunk.ts: one custom gradient that keeps only the conv outputs,
+   *  recomputes norms and PReLUs, frees as it goes). 'recompute' takes effect with bn 'fused',
+   *  prelu 'fast' and conv 'onednn' on the native backend, for batch norm and renorm; otherwise
+   *  the tape does the work. */
+  trunk?: 'tape' | 'recompute';
 }
 
 export type Impl = 'fast' | 'plain' | KernelChoice;
 
-export const FAST: KernelChoice = { conv: 'onednn', bn: 'fused', prelu: 'fast', cosine: 'fast' };
-export const PLAIN: KernelChoice = { conv: 'plain', bn: 'plain', prelu: 'plain', cosine: 'plain' };
+export const FAST: KernelChoice = { conv: 'onednn', bn: 'fused', prelu: 'fast', cosine: 'fast', trunk: 'recompute' };
+export const PLAIN: KernelChoice = { conv: 'plain', bn: 'plain', prelu: 'plain', cosine: 'plain', trunk: 'tape' };
 
 export interface Kernels {
   choice: KernelChoice;

@@ -23,8 +23,7 @@
 // dmax_t = a·dmax, so training starts as plain BN (r = 1, d = 0).
 import type { Tensor, Tensor1D } from '@tensorflow/tfjs';
 import type { NormConfig } from './config.js';
-import { affineOf, batchStatsNorm, bnParams, ema, scaleOf, type AffineOpts } from './batchnorm.js';
-import type { Correction } from './fused-bn.js';
+import { affineOf, bnParams, ema, scaleOf, trainingNorm, type AffineOpts, type NormTraining } from './batchnorm.js';
 import type { Ctx, ForwardOptions } from './kernels.js';
 import type { ParamSpec } from './params.js';
 
@@ -50,31 +49,36 @@ export function clippingAt(cfg: RenormConfig, step: number | undefined): Clippin
   return { rmax: 1 + a * (cfg.rmax - 1), rmin: 1 - a * (1 - cfg.rmin), dmax: a * cfg.dmax };
 }
 
+export function renormTraining(ctx: Ctx, name: string, cfg: RenormConfig, f: ForwardOptions, o: AffineOpts): NormTraining {
+  const { tf, p } = ctx;
+  const v = (w: string) => p.get(`${name}/${w}`);
+  const clip = clippingAt(cfg, f.step);
+  return {
+    affine: affineOf(ctx, name, o),
+    eps: cfg.eps,
+    correct: ({ mean, variance }) => {
+      const sB = tf.sqrt(tf.add(variance, cfg.eps));
+      const sR = tf.maximum(v('renorm_stddev'), Math.sqrt(cfg.eps));
+      return {
+        r: tf.clipByValue(tf.div(sB, sR), clip.rmin, clip.rmax) as Tensor1D,
+        d: tf.clipByValue(tf.div(tf.sub(mean, v('renorm_mean')), sR), -clip.dmax, clip.dmax) as Tensor1D,
+      };
+    },
+    update: ({ mean, variance }) => {
+      const sB = tf.sqrt(tf.add(variance, cfg.eps));
+      ema(tf, v('renorm_mean'), mean, cfg.renormMomentum);
+      ema(tf, v('renorm_stddev'), sB, cfg.renormMomentum);
+      ema(tf, v('moving_mean'), mean, cfg.momentum);
+      ema(tf, v('moving_stddev'), sB, cfg.momentum);
+      tf.tidy(() => { v('moving_variance').assign(tf.relu(tf.sub(tf.square(v('moving_stddev')), cfg.eps))); });
+      sB.dispose();
+    },
+  };
+}
+
 export function renormForward(ctx: Ctx, name: string, cfg: RenormConfig, x: Tensor, f: ForwardOptions, o: AffineOpts): Tensor {
   const { tf, p } = ctx;
+  if (f.training) return trainingNorm(ctx, renormTraining(ctx, name, cfg, f, o), x);
   const a = affineOf(ctx, name, o);
-  const v = (w: string) => p.get(`${name}/${w}`);
-  if (!f.training) return tf.batchNorm(x, v('moving_mean'), v('moving_variance'), a.beta, scaleOf(tf, a), cfg.eps);
-  const clip = clippingAt(cfg, f.step);
-  const correct: Correction = ({ mean, variance }) => {
-    const sB = tf.sqrt(tf.add(variance, cfg.eps));
-    const sR = tf.maximum(v('renorm_stddev'), Math.sqrt(cfg.eps));
-    return {
-      r: tf.clipByValue(tf.div(sB, sR), clip.rmin, clip.rmax) as Tensor1D,
-      d: tf.clipByValue(tf.div(tf.sub(mean, v('renorm_mean')), sR), -clip.dmax, clip.dmax) as Tensor1D,
-    };
-  };
-  const { y, mean, variance } = batchStatsNorm(ctx, x, a, cfg.eps, correct);
-  try {
-    const sB = tf.sqrt(tf.add(variance, cfg.eps));
-    ema(tf, v('renorm_mean'), mean, cfg.renormMomentum);
-    ema(tf, v('renorm_stddev'), sB, cfg.renormMomentum);
-    ema(tf, v('moving_mean'), mean, cfg.momentum);
-    ema(tf, v('moving_stddev'), sB, cfg.momentum);
-    tf.tidy(() => { v('moving_variance').assign(tf.relu(tf.sub(tf.square(v('moving_stddev')), cfg.eps))); });
-    sB.dispose();
-  } finally {
-    tf.dispose([mean, variance]);
-  }
-  return y;
+  return tf.batchNorm(x, p.get(`${name}/moving_mean`), p.get(`${name}/moving_variance`), a.beta, scaleOf(tf, a), cfg.eps);
 }

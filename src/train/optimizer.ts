@@ -16,21 +16,30 @@ export class Sgd {
   private readonly slots: Map<string, Variable>;
 
   constructor(private readonly tf: Tf, private readonly params: readonly Param[], private readonly c: SgdConfig) {
-    this.slots = new Map(params.map((p) => [p.spec.name, tf.variable(tf.zerosLike(p.v), false)]));
+    // In a tidy: a variable shares its initial tensor's buffer, so an undisposed zerosLike would
+    // keep a zero copy of every weight alive once the first update swaps the slot's buffer.
+    this.slots = new Map(params.map((p) => [p.spec.name, tf.tidy(() => tf.variable(tf.zerosLike(p.v), false))]));
   }
 
-  /** One update with gradients by parameter name (missing = zero gradient). */
-  apply(grads: ReadonlyMap<string, Tensor>, lr: number): void {
+  /** One update with gradients by parameter name (missing = zero gradient). tfjs has no in-place
+   *  ops (each assign swaps in a new buffer and frees the old one), so the update is done one
+   *  parameter at a time, each in its own tidy: it needs a few copies of the largest weight, not of
+   *  all of them. With `release`, the caller hands the gradients over and each is disposed as soon
+   *  as its parameter is updated. */
+  apply(grads: ReadonlyMap<string, Tensor>, lr: number, opts: { release?: boolean } = {}): void {
     const { tf, c } = this;
-    tf.tidy(() => {
-      for (const { spec, v: w } of this.params) {
-        const g = grads.get(spec.name);
-        const v = this.slots.get(spec.name)!;
-        v.assign(g ? tf.sub(tf.mul(v, c.momentum), tf.mul(g, lr)) : tf.mul(v, c.momentum));
+    for (const { spec, v: w } of this.params) {
+      const g = grads.get(spec.name);
+      const v = this.slots.get(spec.name)!;
+      const next = tf.tidy(() => (g ? tf.sub(tf.mul(v, c.momentum), tf.mul(g, lr)) : tf.mul(v, c.momentum)));
+      if (opts.release) g?.dispose();
+      v.assign(next);
+      next.dispose();
+      tf.tidy(() => {
         const decayed = c.weightDecay > 0 ? tf.sub(w, tf.mul(w, lr * c.weightDecay)) : w;
         w.assign(tf.add(decayed, v));
-      }
-    });
+      });
+    }
   }
 
   /** Copies of the momentum buffers by parameter name (the caller owns them). */
