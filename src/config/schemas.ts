@@ -1,16 +1,11 @@
 // JSON Schema validation (ajv, draft 2020-12) that reports errors at file:line:col with a fix.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
 import { packageRoot } from '../paths.js';
 import { ConfigError, didYouMean, type Diagnostic } from './diagnostics.js';
+import { compileSchema } from './validators.js';
 import { dotted, getAt, locate, type Json, type Origins, type Sourced } from './sourced.js';
-
-// strictRequired off: `oneOf: [{required: [url]}, {required: [path]}]` is the plain way to say "exactly one of".
-const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, strictRequired: false, allowUnionTypes: true });
-// `inputPath: true` marks a string parameter naming a file or folder whose *content* belongs in
-// the stage's cache key; the runner collects these (see inputPaths()).
-ajv.addKeyword({ keyword: 'inputPath', schemaType: 'boolean' });
 
 const compiled = new Map<string, { validate: ValidateFunction; schema: JsonSchema }>();
 
@@ -23,8 +18,8 @@ export function schemaPath(name: string): string {
 export function loadSchema(name: string): { validate: ValidateFunction; schema: JsonSchema } {
   let entry = compiled.get(name);
   if (!entry) {
-    const schema = JSON.parse(readFileSync(schemaPath(name), 'utf8')) as JsonSchema;
-    entry = { validate: ajv.compile(schema), schema };
+    const text = readFileSync(schemaPath(name), 'utf8');
+    entry = { validate: compileSchema(name, text), schema: JSON.parse(text) as JsonSchema };
     compiled.set(name, entry);
   }
   return entry;
