@@ -37,7 +37,7 @@ export function compareStage(name: string, locked: LockedStage, now: LockedStage
       ok = false;
       lines.push(a === undefined ? `new output ${f}` : b === undefined ? `output ${f} is missing` : `${f} differs (${short(a)} → ${short(b)})`);
     }
-    if (ok) lines.push(`${files.length} outputs identical`);
+    if (ok) lines.push(`${files.length} ${files.length === 1 ? 'output' : 'outputs'} identical`);
   }
   let checked = 0;
   for (const [m, a] of Object.entries(locked.metrics)) {
@@ -48,6 +48,6 @@ export function compareStage(name: string, locked: LockedStage, now: LockedStage
     if (!within) ok = false;
     if (a !== b) lines.push(`metric ${m}: ${a} → ${b ?? '(missing)'} (tolerance ${locked.tolerance}${within ? ', within' : ', exceeded'})`);
   }
-  if (checked > 0 && !lines.some((l) => l.startsWith('metric'))) lines.push(`${checked} metrics identical`);
+  if (checked > 0 && !lines.some((l) => l.startsWith('metric'))) lines.push(`${checked} ${checked === 1 ? 'metric' : 'metrics'} identical`);
   return { stage: name, ok, mode, lines };
 }
