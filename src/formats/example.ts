@@ -6,9 +6,17 @@
 // Encoded and decoded with protobufjs's Reader/Writer, walking this small schema by hand: that
 // keeps the map in file order (a plain object would reorder integer-like keys and mishandle
 // "__proto__"), gives int64 as bigint, and lets errors name the byte offset.
-import { Reader, Writer, type Long } from 'protobufjs/minimal.js';
+import { createRequire } from 'node:module';
+import type { Long, Reader, Writer } from 'protobufjs/minimal.js';
+import { crc32c, crc32cShort } from './crc32c.js';
 import { FormatError } from './errors.js';
-import { TFRECORD_HEADER_BYTES } from './tfrecord.js';
+import { TFRECORD_HEADER_BYTES, type RecordEncoder } from './tfrecord.js';
+
+type Protobuf = typeof import('protobufjs/minimal.js');
+// Loaded on first use: conversion workers need only the hand-written image encoder below, and
+// protobufjs's CommonJS modules add start-up and compile time to every worker thread.
+let pb: Protobuf | undefined;
+const protobuf = (): Protobuf => (pb ??= createRequire(import.meta.url)('protobufjs/minimal.js') as Protobuf);
 
 export type Feature =
   | { kind: 'bytes'; value: Buffer[] }
@@ -45,7 +53,7 @@ export interface EncodeExampleOptions {
 export function encodeExample(features: ReadonlyMap<string, FeatureInput> | Readonly<Record<string, FeatureInput>>, opts: EncodeExampleOptions = {}): Buffer {
   const entries = [...(features instanceof Map ? features.entries() : Object.entries(features))] as [string, FeatureInput][];
   if ((opts.keyOrder ?? 'sorted') === 'sorted') entries.sort(([a], [b]) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-  const w = Writer.create();
+  const w = protobuf().Writer.create();
   w.uint32(10).fork(); // Example.features
   for (const [key, feature] of entries) {
     w.uint32(10).fork(); // one map entry: key=1, value=2
@@ -109,7 +117,7 @@ export interface RecordSource {
  * values are views into `data`, not copies.
  */
 export function decodeExample(data: Uint8Array, at: RecordSource = {}): Example {
-  const r = Reader.create(Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+  const r = protobuf().Reader.create(Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
   const example: Example = new Map();
   try {
     while (r.pos < r.len) {
@@ -215,41 +223,97 @@ const IMAGE_KEY = Buffer.from('image_raw');
 const LABEL_KEY = Buffer.from('label');
 
 /**
+ * Encodes image Examples straight into a buffer (a TfRecordWriter's): `set` the image and label,
+ * then hand the encoder to `TfRecordWriter.write`. One encoder serves a whole shard, so the hot
+ * path allocates nothing per record and copies each image once.
+ */
+export class ImageExampleEncoder implements RecordEncoder {
+  byteLength = 0;
+  /** Bytes before the image. */
+  headLength = 0;
+  private image: Uint8Array = new Uint8Array(0);
+  private lo = 0;
+  private hi = 0;
+  private v = 1; // the label's varint size
+  private bl = 0; // BytesList length
+  private fi = 0; // image Feature length
+  private ei = 0; // image map entry length
+  private el = 0; // label map entry length
+  private features = 0;
+
+  /** The next record's image (not copied until encoded) and label. */
+  set(image: Uint8Array, label: number | bigint): this {
+    if (typeof label === 'number' && label >= 0 && Number.isSafeInteger(label)) {
+      this.lo = label % 2 ** 32;
+      this.hi = Math.floor(label / 2 ** 32);
+    } else {
+      ({ low: this.lo, high: this.hi } = longBits(label, 'label'));
+    }
+    this.image = image;
+    const v = (this.v = varint64Size(this.lo, this.hi));
+    this.el = 13 + v; // key field (2 + 5 bytes), value tag, length, Feature (4 + v, see putTail)
+    const n = image.length;
+    this.bl = 1 + varintSize(n) + n;
+    this.fi = 1 + varintSize(this.bl) + this.bl;
+    this.ei = 12 + varintSize(this.fi) + this.fi; // key field (2 + 9 bytes), value tag, length, Feature
+    this.features = 1 + varintSize(this.ei) + this.ei + 2 + this.el;
+    this.headLength = 2 + varintSize(this.features) + varintSize(this.ei) + 12 + varintSize(this.fi) + 2 + varintSize(this.bl) + varintSize(n);
+    this.byteLength = this.headLength + n + 2 + this.el;
+    return this;
+  }
+
+  /** Writes the Example at `b[at]`; returns its CRC32C (see RecordEncoder). */
+  encodeInto(b: Buffer, at: number): number {
+    const p = this.putHead(b, at);
+    b.set(this.image, p);
+    const q = p + this.image.length;
+    return crc32cShort(b, q, this.putTail(b, q), crc32c(this.image, crc32cShort(b, at, p)));
+  }
+
+  /** Writes the bytes before the image at `b[p]`; returns the end. */
+  putHead(b: Buffer, p: number): number {
+    b[p++] = 0x0a;
+    p = putVarint(b, p, this.features);
+    b[p++] = 0x0a;
+    p = putVarint(b, p, this.ei);
+    b[p++] = 0x0a;
+    b[p++] = IMAGE_KEY.length;
+    p += IMAGE_KEY.copy(b, p);
+    b[p++] = 0x12;
+    p = putVarint(b, p, this.fi);
+    b[p++] = 0x0a;
+    p = putVarint(b, p, this.bl);
+    b[p++] = 0x0a;
+    return putVarint(b, p, this.image.length);
+  }
+
+  /** Writes the bytes after the image (the label entry) at `b[p]`; returns the end. */
+  putTail(b: Buffer, p: number): number {
+    b[p++] = 0x0a;
+    b[p++] = this.el;
+    b[p++] = 0x0a;
+    b[p++] = LABEL_KEY.length;
+    p += LABEL_KEY.copy(b, p);
+    b[p++] = 0x12;
+    b[p++] = 4 + this.v; // Feature: int64_list tag, length, Int64List
+    b[p++] = 0x1a;
+    b[p++] = 2 + this.v; // Int64List: packed values tag, length, the varint
+    b[p++] = 0x0a;
+    b[p++] = this.v;
+    return putVarint64(b, p, this.lo, this.hi);
+  }
+}
+
+/**
  * The image Example as [head, image, tail]: together, the bytes of `encodeImageExample`. Hand
  * them to `TfRecordWriter.write` as they are and the image is copied once, into its buffer.
  */
 export function imageExampleParts(image: Uint8Array, label: number | bigint): [Buffer, Uint8Array, Buffer] {
-  const [lo, hi] = typeof label === 'number' && label >= 0 && Number.isSafeInteger(label) ? [label % 2 ** 32, Math.floor(label / 2 ** 32)] : halves(longBits(label, 'label'));
-  const v = varint64Size(lo, hi);
-  const il = 2 + v; // Int64List: tag, length, value
-  const fl = 2 + il; // Feature: int64_list tag, length, list
-  const el = 9 + fl; // map entry: key field (2 + 5 bytes), value tag, length, feature
-  const n = image.length;
-  const bl = 1 + varintSize(n) + n; // BytesList
-  const fi = 1 + varintSize(bl) + bl; // Feature
-  const ei = 12 + varintSize(fi) + fi; // map entry: key field (2 + 9 bytes), value tag, length
-  const features = 1 + varintSize(ei) + ei + 2 + el;
-  const head = Buffer.allocUnsafe(2 + varintSize(features) + varintSize(ei) + 12 + varintSize(fi) + 2 + varintSize(bl) + varintSize(n));
-  let p = 0;
-  head[p++] = 0x0a;
-  p = putVarint(head, p, features);
-  head[p++] = 0x0a;
-  p = putVarint(head, p, ei);
-  head[p++] = 0x0a;
-  head[p++] = IMAGE_KEY.length;
-  p += IMAGE_KEY.copy(head, p);
-  head[p++] = 0x12;
-  p = putVarint(head, p, fi);
-  head[p++] = 0x0a;
-  p = putVarint(head, p, bl);
-  head[p++] = 0x0a;
-  putVarint(head, p, n);
-  const tail = Buffer.allocUnsafe(2 + el);
-  p = 0;
-  for (const x of [0x0a, el, 0x0a, LABEL_KEY.length]) tail[p++] = x;
-  p += LABEL_KEY.copy(tail, p);
-  for (const x of [0x12, fl, 0x1a, il, 0x0a, v]) tail[p++] = x;
-  putVarint64(tail, p, lo, hi);
+  const e = new ImageExampleEncoder().set(image, label);
+  const head = Buffer.allocUnsafe(e.headLength);
+  e.putHead(head, 0);
+  const tail = Buffer.allocUnsafe(e.byteLength - e.headLength - image.length);
+  e.putTail(tail, 0);
   return [head, image, tail];
 }
 
@@ -257,8 +321,6 @@ export function imageExampleParts(image: Uint8Array, label: number | bigint): [B
 export function encodeImageExample(image: Uint8Array, label: number | bigint): Buffer {
   return Buffer.concat(imageExampleParts(image, label));
 }
-
-const halves = (l: { low: number; high: number }): [number, number] => [l.low, l.high];
 
 function varintSize(n: number): number {
   let size = 1;

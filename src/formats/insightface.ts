@@ -109,6 +109,37 @@ async function plainLayout(reader: IndexedRecordReader, property: Property | und
   return { layout: 'plain', imageKeys, numClasses: max + 1 };
 }
 
+/** What an image record's label must be: a class id below `numClasses`, inside its identity's key range. */
+export interface LabelRules {
+  /** The .rec, for error messages. */
+  file: string;
+  numClasses: number;
+  /** Per class, the [first, end) image keys (insightface layout only). */
+  identities?: Array<[number, number]>;
+}
+
+/** Whether `label` (as stored) is a valid class for image `key`: `checkImage`'s test, allocating nothing. */
+export function labelFits(rules: LabelRules, key: number, label: number): boolean {
+  if (!Number.isInteger(label) || label < 0 || label >= rules.numClasses) return false;
+  const range = rules.identities?.[label];
+  return !range || (key >= range[0] && key < range[1]);
+}
+
+/** Unpacks and checks one image record: label a class id in [0, K), inside its identity range. */
+export function checkImage(rules: LabelRules, key: number, offset: number, record: Buffer): FaceImage {
+  const ref = { file: rules.file, offset, key };
+  const { header, image } = unpackIR(record, ref);
+  const label = classId(header, ref);
+  if (label >= rules.numClasses) {
+    throw new FormatError(`record key ${key}: label ${label} is outside [0, ${rules.numClasses}) — the dataset is corrupt, or its property file is wrong`, ref.file, offset);
+  }
+  const range = rules.identities?.[label];
+  if (range && (key < range[0] || key >= range[1])) {
+    throw new FormatError(`record key ${key}: label ${label}, but identity ${label} holds image keys [${range[0]}, ${range[1]}) — the dataset is corrupt`, ref.file, offset);
+  }
+  return { key, offset, label, image, header };
+}
+
 export class Dataset {
   readonly layout: Layout;
   /** Image keys: 1..N for insightface, .idx order for plain files. */
@@ -117,11 +148,15 @@ export class Dataset {
   /** Per class, the [first, end) image keys (insightface layout only). */
   readonly identities?: Array<[number, number]>;
 
+  /** What image labels must satisfy; plain data, so it can go to worker threads. */
+  readonly rules: LabelRules;
+
   constructor(private readonly reader: IndexedRecordReader, info: LayoutInfo, readonly property?: Property) {
     this.layout = info.layout;
     this.imageKeys = info.imageKeys;
     this.numClasses = info.numClasses;
     this.identities = info.identities;
+    this.rules = { file: reader.file, numClasses: info.numClasses, ...(info.identities ? { identities: info.identities } : {}) };
   }
 
   get recPath(): string {
@@ -136,19 +171,9 @@ export class Dataset {
     return this.layout === 'plain' || (key >= 1 && key <= this.imageKeys.length);
   }
 
-  /** Unpacks and checks one image record: label a class id in [0, K), inside its identity range. */
-  private toImage(key: number, offset: number, record: Buffer): FaceImage {
-    const ref = { file: this.reader.file, offset, key };
-    const { header, image } = unpackIR(record, ref);
-    const label = classId(header, ref);
-    if (label >= this.numClasses) {
-      throw new FormatError(`record key ${key}: label ${label} is outside [0, ${this.numClasses}) — the dataset is corrupt, or its property file is wrong`, ref.file, offset);
-    }
-    const range = this.identities?.[label];
-    if (range && (key < range[0] || key >= range[1])) {
-      throw new FormatError(`record key ${key}: label ${label}, but identity ${label} holds image keys [${range[0]}, ${range[1]}) — the dataset is corrupt`, ref.file, offset);
-    }
-    return { key, offset, label, image, header };
+  /** Fills each key's record offset and span end (see `IndexedRecordReader.locate`), for readers in other threads. */
+  locate(keys: ArrayLike<number>, offsets: Float64Array, ends: Float64Array, at = 0): void {
+    this.reader.locate(keys, offsets, ends, at);
   }
 
   async readImage(key: number): Promise<FaceImage> {
@@ -161,7 +186,7 @@ export class Dataset {
       if (!this.isImage(key)) throw new RangeError(`key ${key} is not an image of ${this.reader.file}${this.layout === 'insightface' ? ` (images are keys 1..${this.imageKeys.length})` : ''}`);
     }
     const records = await this.reader.readMany(keys);
-    return records.map((r, i) => this.toImage(keys[i]!, this.reader.offsetOf(keys[i]!), r));
+    return records.map((r, i) => checkImage(this.rules, keys[i]!, this.reader.offsetOf(keys[i]!), r));
   }
 
   /** Every image in file order, with large sequential reads: what a converter wants. */
@@ -177,7 +202,7 @@ export class Dataset {
       }
       next++;
       const key = index.keys[p]!;
-      if (this.isImage(key)) yield this.toImage(key, offset, record);
+      if (this.isImage(key)) yield checkImage(this.rules, key, offset, record);
     }
     if (next < order.length) {
       const p = order[next]!;

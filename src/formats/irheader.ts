@@ -63,6 +63,21 @@ export function unpackIR(record: Buffer, ref: RecordRef = {}): { header: IRHeade
 }
 
 /**
+ * Where the image starts in `record` (after the header and its labels), or -1 when the header does
+ * not fit (then `unpackIR` says why). With `irLabel`, the allocation-free path of bulk converters.
+ */
+export function irImageStart(record: Buffer): number {
+  if (record.length < IR_HEADER_SIZE) return -1;
+  const start = IR_HEADER_SIZE + 4 * record.readUInt32LE(0);
+  return start <= record.length ? start : -1;
+}
+
+/** `firstLabel` of a record whose `irImageStart` is not -1, read in place. */
+export function irLabel(record: Buffer): number {
+  return record.readFloatLE(record.readUInt32LE(0) > 0 ? IR_HEADER_SIZE : 4);
+}
+
+/**
  * The record payload as [header (+ labels), image]: the image is not copied; the record writer
  * takes the parts as they are (the header is a multiple of 4 bytes, so magic-word alignment holds).
  */

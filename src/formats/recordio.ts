@@ -25,23 +25,39 @@ export interface RecordEntry {
   record: Buffer;
 }
 
-/** Where `buf[0]` sits in which file, and a hint appended to error messages. */
+/** Where `buf[0]` sits in which file; a record read by key also names its key and .idx in errors. */
 export interface Where {
   file: string;
   base: number;
-  note?: string;
+  key?: number;
+  idxFile?: string;
 }
 
 export type Parsed = { record: Buffer; end: number } | { need: number };
 
+// Built only when an error is thrown: reads by key are hot, and a string per record is garbage.
+const note = (w: Where): string => (w.idxFile === undefined ? '' : ` (key ${w.key} of ${w.idxFile}; if that .idx was not made for this .rec, regenerate it)`);
+
 function fail(where: Where, at: number, message: string): never {
-  throw new FormatError(message + (where.note ?? ''), where.file, where.base + at);
+  throw new FormatError(message + note(where), where.file, where.base + at);
 }
 
 function truncated(where: Where, at: number, need: number, fileEnd: number): FormatError {
   return new FormatError(
-    `truncated record: it needs ${need} bytes but the file ends ${fileEnd - where.base - at} bytes after its start — the file is incomplete; download or rebuild it${where.note ?? ''}`,
+    `truncated record: it needs ${need} bytes but the file ends ${fileEnd - where.base - at} bytes after its start — the file is incomplete; download or rebuild it${note(where)}`,
     where.file, where.base + at);
+}
+
+/**
+ * The payload of the whole (unsplit) record whose header is at `buf[at]`, if all of it lies
+ * before `limit`; undefined when `parseRecord` must decide (split, corrupt, or not all read).
+ * A view, and nothing else allocated: the hot path of bulk readers.
+ */
+export function wholeRecord(buf: Buffer, at: number, limit: number): Buffer | undefined {
+  if (limit - at < HEADER || buf.readUInt32LE(at) !== MAGIC) return undefined;
+  const lrec = buf.readUInt32LE(at + 4);
+  // A continuation flag other than 0 sets the top bits, so lrec is then above LENGTH_MASK.
+  return lrec <= LENGTH_MASK && at + HEADER + align4(lrec) <= limit ? buf.subarray(at + HEADER, at + HEADER + lrec) : undefined;
 }
 
 /** Joins the parts of a split record, putting back the magic word the writer cut out. */
@@ -95,16 +111,22 @@ export function parseRecord(buf: Buffer, at: number, where: Where): Parsed {
   }
 }
 
-/** Reads `size` bytes at `position` into a fresh buffer (fewer only at the end of the file). */
-async function readAt(fh: FileHandle, position: number, size: number, keep?: Buffer): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(size);
-  let filled = keep ? keep.copy(buf) : 0;
+/** Reads up to `size` bytes at `position` into `buf[at]`; returns how many (fewer only at the end of the file). */
+export async function readInto(fh: FileHandle, buf: Buffer, at: number, size: number, position: number): Promise<number> {
+  let filled = 0;
   while (filled < size) {
-    const { bytesRead } = await fh.read(buf, filled, size - filled, position + filled);
+    const { bytesRead } = await fh.read(buf, at + filled, size - filled, position + filled);
     if (bytesRead === 0) break;
     filled += bytesRead;
   }
-  return buf.subarray(0, filled);
+  return filled;
+}
+
+/** Reads `size` bytes at `position` into a fresh buffer (fewer only at the end of the file). */
+async function readAt(fh: FileHandle, position: number, size: number, keep?: Buffer): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(size);
+  const kept = keep ? keep.copy(buf) : 0;
+  return buf.subarray(0, kept + (await readInto(fh, buf, kept, size - kept, position + kept)));
 }
 
 export interface ReadRecordsOptions {
@@ -150,29 +172,69 @@ export function idxPathFor(recPath: string): string {
 }
 
 // A first guess at a record's size when the next indexed offset is far away (a sparse .idx).
-const SPAN_CAP = 1 << 20;
+export const SPAN_CAP = 1 << 20;
 // Nearby records are fetched with one read when the gap between them is at most this.
 const MERGE_GAP = 64 << 10;
 const MAX_READ = 16 << 20;
 
-/** Random access by key through the .idx, with positional reads. */
-export class IndexedRecordReader {
-  private constructor(
-    readonly file: string,
-    readonly idxFile: string,
-    readonly fileSize: number,
-    readonly index: RecordIndex,
-    private readonly fh: FileHandle,
-  ) {}
+/**
+ * A .rec open for positional reads of records whose offsets come from its .idx: what an
+ * IndexedRecordReader reads through, and what a thread that got the offsets from elsewhere uses.
+ */
+export class RecordFile {
+  private constructor(readonly file: string, readonly idxFile: string, readonly size: number, readonly fh: FileHandle) {}
 
-  static async open(recPath: string, idxPath = idxPathFor(recPath)): Promise<IndexedRecordReader> {
+  static async open(recPath: string, idxPath = idxPathFor(recPath)): Promise<RecordFile> {
     const fh = await open(recPath, 'r');
     try {
-      const { size } = await fh.stat();
-      const index = await RecordIndex.load(idxPath, recPath, size);
-      return new IndexedRecordReader(recPath, idxPath, size, index, fh);
+      return new RecordFile(recPath, idxPath, (await fh.stat()).size, fh);
     } catch (e) {
       await fh.close();
+      throw e;
+    }
+  }
+
+  /**
+   * The record of `key` that starts at `offset`, when the next indexed offset (or the end of the
+   * file) is `end`: one read of the likely span, more if the record is longer.
+   */
+  async readOne(key: number, offset: number, end: number): Promise<Buffer> {
+    return this.parseAt(await readAt(this.fh, offset, Math.min(end - offset, SPAN_CAP)), 0, offset, key);
+  }
+
+  /** Parses the record of `key` at `buf[at]` (file offset `base + at`), reading more when it is longer than first guessed. */
+  async parseAt(buf: Buffer, at: number, base: number, key: number): Promise<Buffer> {
+    const where: Where = { file: this.file, base: base + at, key, idxFile: this.idxFile };
+    let view = buf.subarray(at);
+    for (;;) {
+      const parsed = parseRecord(view, 0, where);
+      if ('record' in parsed) return parsed.record;
+      if (where.base + parsed.need > this.size) throw truncated(where, 0, parsed.need, this.size);
+      view = await readAt(this.fh, where.base, parsed.need);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.fh.close();
+  }
+}
+
+/** Random access by key through the .idx, with positional reads. */
+export class IndexedRecordReader {
+  readonly file: string;
+  readonly idxFile: string;
+  readonly fileSize: number;
+
+  private constructor(private readonly src: RecordFile, readonly index: RecordIndex) {
+    [this.file, this.idxFile, this.fileSize] = [src.file, src.idxFile, src.size];
+  }
+
+  static async open(recPath: string, idxPath = idxPathFor(recPath)): Promise<IndexedRecordReader> {
+    const src = await RecordFile.open(recPath, idxPath);
+    try {
+      return new IndexedRecordReader(src, await RecordIndex.load(idxPath, recPath, src.size));
+    } catch (e) {
+      await src.close();
       throw e;
     }
   }
@@ -188,6 +250,18 @@ export class IndexedRecordReader {
 
   offsetOf(key: number): number {
     return this.index.offsets[this.positionOf(key)]!;
+  }
+
+  /**
+   * Fills `offsets[at + i]` and `ends[at + i]` (the next indexed offset, or the file size) for
+   * each key: what `RecordFile.readOne` needs, in typed arrays that can go to another thread.
+   */
+  locate(keys: ArrayLike<number>, offsets: Float64Array, ends: Float64Array, at = 0): void {
+    for (let i = 0; i < keys.length; i++) {
+      const p = this.positionOf(keys[i]!);
+      offsets[at + i] = this.index.offsets[p]!;
+      ends[at + i] = this.index.ends[p]!;
+    }
   }
 
   private positionOf(key: number): number {
@@ -214,25 +288,13 @@ export class IndexedRecordReader {
     const out: Buffer[] = new Array(keys.length);
     await Promise.all(groups.map(async (g) => {
       const first = g[0]!.at;
-      const buf = await readAt(this.fh, first, g.reduce((m, o) => Math.max(m, o.end), 0) - first);
-      for (const o of g) out[o.i] = await this.parseAt(buf, o.at - first, first, o.key);
+      const buf = await readAt(this.src.fh, first, g.reduce((m, o) => Math.max(m, o.end), 0) - first);
+      for (const o of g) out[o.i] = await this.src.parseAt(buf, o.at - first, first, o.key);
     }));
     return out;
   }
 
-  /** Parses the record at `buf[at]`, reading more when it is longer than first guessed. */
-  private async parseAt(buf: Buffer, at: number, base: number, key: number): Promise<Buffer> {
-    const where: Where = { file: this.file, base: base + at, note: ` (key ${key} of ${this.idxFile}; if that .idx was not made for this .rec, regenerate it)` };
-    let view = buf.subarray(at);
-    for (;;) {
-      const parsed = parseRecord(view, 0, where);
-      if ('record' in parsed) return parsed.record;
-      if (where.base + parsed.need > this.fileSize) throw truncated(where, 0, parsed.need, this.fileSize);
-      view = await readAt(this.fh, where.base, parsed.need);
-    }
-  }
-
   async close(): Promise<void> {
-    await this.fh.close();
+    await this.src.close();
   }
 }

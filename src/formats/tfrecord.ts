@@ -4,7 +4,7 @@
 import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { fsyncDir, uniqueSuffix } from '../store/fs-util.js';
-import { crc32c, maskCrc } from './crc32c.js';
+import { crc32c, crc32cShort, maskCrc } from './crc32c.js';
 import { FormatError } from './errors.js';
 
 /** Bytes before a record's data (length + its CRC); 4 more (the data CRC) follow it. */
@@ -182,6 +182,11 @@ export interface TfRecordWriterOptions {
   bufferSize?: number;
   /** fsync the file before it is renamed into place, and its folder after (default true). */
   durable?: boolean;
+  /**
+   * When durable, start an fdatasync in the background after every this many bytes (default 0:
+   * never), so the disk writes while records are still being framed and close() has little left.
+   */
+  syncEvery?: number;
 }
 
 export interface TfRecordFileStats {
@@ -203,13 +208,17 @@ export class TfRecordWriter {
   private spare: Buffer;
   private used = 0;
   private inflight: Promise<void> = RESOLVED;
+  private syncing: Promise<void> | undefined;
+  /** Bytes handed to writes, and how many of them the last background sync covered. */
+  private written = 0;
+  private synced = 0;
   private busy = false;
   private state: 'open' | 'finished' | 'closed' = 'open';
   private fhOpen = true;
   private records = 0;
   private bytes = 0;
 
-  private constructor(readonly file: string, private readonly tmp: string, private readonly fh: FileHandle, bufferSize: number, private readonly durable: boolean) {
+  private constructor(readonly file: string, private readonly tmp: string, private readonly fh: FileHandle, bufferSize: number, private readonly durable: boolean, private readonly syncEvery: number) {
     this.buf = Buffer.allocUnsafe(bufferSize);
     this.spare = Buffer.allocUnsafe(bufferSize);
   }
@@ -217,7 +226,7 @@ export class TfRecordWriter {
   static async create(file: string, opts: TfRecordWriterOptions = {}): Promise<TfRecordWriter> {
     const tmp = `${file}.${uniqueSuffix()}.tmp`;
     const fh = await fs.open(tmp, 'wx');
-    return new TfRecordWriter(file, tmp, fh, opts.bufferSize ?? 1 << 20, opts.durable ?? true);
+    return new TfRecordWriter(file, tmp, fh, opts.bufferSize ?? 1 << 20, opts.durable ?? true, opts.syncEvery ?? 0);
   }
 
   /** Records and bytes written so far (framing included). */
@@ -241,12 +250,23 @@ export class TfRecordWriter {
     return this.writeSlow(data).finally(() => (this.busy = false));
   }
 
+  /**
+   * Frames the record now if it fits in the buffer, without a promise: the fast path of bulk
+   * writers (`if (!w.tryWrite(r)) await w.write(r)`). False when a buffer must go to disk first.
+   */
+  tryWrite(data: RecordData): boolean {
+    if (this.state !== 'open' || this.busy || this.used + byteLength(data) + TFRECORD_FRAMING_BYTES > this.buf.length) return false;
+    this.frame(data);
+    return true;
+  }
+
   /** Flushes and syncs the file, still under its temporary name (first half of `close`). */
   async finish(): Promise<void> {
     if (this.state !== 'open') throw new Error(`${this.file}: already closed`);
     this.state = 'finished';
     await this.swap();
     await this.inflight;
+    await this.syncing;
     if (this.durable) await this.fh.sync();
     this.fhOpen = false;
     await this.fh.close();
@@ -277,6 +297,7 @@ export class TfRecordWriter {
     if (this.state === 'closed') return;
     this.state = 'closed';
     await this.inflight.catch(() => undefined);
+    await this.syncing?.catch(() => undefined);
     if (this.fhOpen) await this.fh.close().catch(() => undefined);
     this.fhOpen = false;
     await fs.rm(this.tmp, { force: true });
@@ -297,6 +318,7 @@ export class TfRecordWriter {
     frameTfRecord(big, 0, data);
     await this.inflight;
     this.inflight = writeAll(this.fh, big);
+    this.written += big.length;
     this.records++;
     this.bytes += big.length;
   }
@@ -309,30 +331,55 @@ export class TfRecordWriter {
     this.inflight = full.length > 0 ? writeAll(this.fh, full) : RESOLVED;
     // Handled when awaited next; without this a failed write would crash the process first.
     this.inflight.catch(() => undefined);
+    this.written += full.length;
+    if (this.durable && this.syncEvery > 0 && this.written - this.synced >= this.syncEvery && !this.syncing) {
+      this.synced = this.written;
+      // Once this write is in the page cache, push everything so far to the disk, unawaited.
+      const syncing = this.inflight.then(() => this.fh.datasync()).finally(() => (this.syncing = undefined));
+      syncing.catch(() => undefined);
+      this.syncing = syncing;
+    }
   }
 }
 
-/** A record's bytes: one buffer, or parts to be written one after the other. */
-export type RecordData = Uint8Array | readonly Uint8Array[];
+/**
+ * A record that writes its own bytes into the writer's buffer, so nothing is copied twice. It also
+ * checksums them: it can run the native CRC over a large part through a view it already holds,
+ * and the few framing bytes around it in JS (crc32cShort), which is cheaper per record.
+ */
+export interface RecordEncoder {
+  readonly byteLength: number;
+  /** Writes exactly `byteLength` bytes at `b[at]`; returns their CRC32C (unmasked). */
+  encodeInto(b: Buffer, at: number): number;
+}
 
-const parts = (data: RecordData): readonly Uint8Array[] => (Array.isArray(data) ? data : [data as Uint8Array]);
-const byteLength = (data: RecordData): number => (Array.isArray(data) ? parts(data).reduce((n, p) => n + p.length, 0) : (data as Uint8Array).length);
+/** A record's bytes: one buffer, parts to be written one after the other, or an encoder. */
+export type RecordData = Uint8Array | readonly Uint8Array[] | RecordEncoder;
+
+const isEncoder = (data: RecordData): data is RecordEncoder => !Array.isArray(data) && !(data instanceof Uint8Array);
+const byteLength = (data: RecordData): number => (Array.isArray(data) ? (data as readonly Uint8Array[]).reduce((n, p) => n + p.length, 0) : (data as Uint8Array | RecordEncoder).byteLength);
 
 /** Writes header, data and data CRC of one record into `b` at `at`; returns the end offset. */
 export function frameTfRecord(b: Buffer, at: number, data: RecordData): number {
   const length = byteLength(data);
   b.writeUInt32LE(length % 2 ** 32, at);
   b.writeUInt32LE(Math.floor(length / 2 ** 32), at + 4);
-  b.writeUInt32LE(maskCrc(crc32c(b.subarray(at, at + 8))), at + 8);
-  let p = at + TFRECORD_HEADER_BYTES;
-  let crc = 0;
-  for (const part of parts(data)) {
-    b.set(part, p);
-    p += part.length;
-    crc = crc32c(part, crc);
+  b.writeUInt32LE(maskCrc(crc32cShort(b, at, at + 8)), at + 8);
+  const p = at + TFRECORD_HEADER_BYTES;
+  let crc: number;
+  if (isEncoder(data)) {
+    crc = data.encodeInto(b, p);
+  } else {
+    let q = p;
+    for (const part of Array.isArray(data) ? data : [data]) {
+      b.set(part, q);
+      q += part.length;
+    }
+    // One CRC over the copied bytes rather than one per part: one native call, on bytes still in cache.
+    crc = crc32c(b.subarray(p, q));
   }
-  b.writeUInt32LE(maskCrc(crc), p);
-  return p + 4;
+  b.writeUInt32LE(maskCrc(crc), p + length);
+  return p + length + 4;
 }
 
 async function writeAll(fh: FileHandle, buf: Uint8Array): Promise<void> {

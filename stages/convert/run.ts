@@ -1,13 +1,12 @@
-import { availableParallelism } from 'node:os';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
-import { openDataset } from '../../src/formats/insightface.js';
+import { openDataset, type Dataset } from '../../src/formats/insightface.js';
 import { shardFileName } from '../../src/formats/tfrecord-shards.js';
 import { StageFailure, type StageContext } from '../../src/stage-api.js';
 import type { ConvertParams } from './index.js';
-import { planShards } from './shards.js';
-import type { SkipKind, WorkerJob, WorkerMessage } from './worker.js';
+import { WorkerPool, workerCount } from './pool.js';
+import { planShards, type ShardPlan } from './shards.js';
+import type { ShardJob, SkipKind, WorkerJob, WorkerMessage } from './worker.js';
 
 type Ctx = StageContext<ConvertParams>;
 
@@ -17,24 +16,35 @@ interface Skipped {
   reason: string;
 }
 
-const workerUrl = new URL('./worker.js', import.meta.url);
-
 export async function runConvert(ctx: Ctx): Promise<void> {
   const p = ctx.params;
   const input = path.resolve(ctx.baseDir, p.input);
   const idx = p.idx !== undefined ? path.resolve(ctx.baseDir, p.idx) : undefined;
-  const ds = await openDataset(input, idx).catch((e: Error) => {
-    throw new StageFailure(e.message);
-  });
-  const source = { layout: ds.layout, rec: ds.recPath, idx: ds.idxPath, images: ds.imageKeys.length, classes: ds.numClasses };
-  const keys = ds.imageKeys;
-  await ds.close();
-
   const count = p.shards ?? 8;
-  const plan = planShards(keys, count, p);
-  const files = plan.shards.map((_, s) => path.join(ctx.outDir, shardFileName(p.prefix ?? 'train', s, count)));
-  const total = plan.shards.reduce((n, s) => n + s.length, 0);
-  const results = await convertAll(ctx, plan.shards, files, total);
+  const files = Array.from({ length: count }, (_, s) => path.join(ctx.outDir, shardFileName(p.prefix ?? 'train', s, count)));
+  // The clock starts before the workers and the .idx parsing, which overlap.
+  const [t0, cpu0] = [Date.now(), process.cpuUsage()];
+  const results = new Results(ctx, count, t0);
+  const pool = new WorkerPool(workerCount(count), (m) => results.add(m));
+  const stop = () => pool.stop();
+  ctx.signal.addEventListener('abort', stop, { once: true });
+  let source: Source;
+  try {
+    const prepared = await prepare(input, idx, files, p);
+    source = prepared.source;
+    results.total = prepared.job.keys.length;
+    await pool.run(prepared.job);
+  } catch (e) {
+    pool.stop();
+    throw e;
+  } finally {
+    ctx.signal.removeEventListener('abort', stop);
+  }
+  ctx.signal.throwIfAborted();
+  const seconds = (Date.now() - t0) / 1000;
+  // This process's CPU time: the main thread, the workers and the I/O threads, kernel time included.
+  const cpu = process.cpuUsage(cpu0);
+  const skipped = results.skipped.sort((a, b) => a.key - b.key);
   // The runner already hashed the input (cache key, or the upstream stage's manifest): no re-read.
   const digests = { digest: ctx.inputDigests[input] ?? null, ...(idx !== undefined ? { idx_digest: ctx.inputDigests[idx] ?? null } : {}) };
 
@@ -47,10 +57,31 @@ export async function runConvert(ctx: Ctx): Promise<void> {
     shuffle: p.shuffle ?? false,
     seed: p.seed ?? 0,
     source: { layout: source.layout, images: source.images, rec: path.basename(source.rec), idx: path.basename(source.idx), ...digests },
-    skipped: { count: results.skipped.length, byKind: countBy(results.skipped), first: results.skipped.slice(0, 100) },
+    skipped: { count: skipped.length, byKind: countBy(skipped), first: skipped.slice(0, 100) },
   };
   await writeFile(path.join(ctx.outDir, 'dataset.json'), JSON.stringify(dataset, null, 2) + '\n');
-  ctx.metrics({ images: dataset.images, classes: dataset.classes, shards: count, skipped: dataset.skipped.count, mb: results.bytes / 1e6, seconds: results.seconds });
+  ctx.metrics({ images: dataset.images, classes: dataset.classes, shards: count, skipped: dataset.skipped.count, mb: results.bytes / 1e6, seconds, cpu_seconds: (cpu.user + cpu.system) / 1e6 });
+}
+
+interface Source {
+  layout: string;
+  rec: string;
+  idx: string;
+  images: number;
+  classes: number;
+}
+
+/** Opens the dataset (parsing the .idx), plans the shards and builds the workers' job. */
+async function prepare(input: string, idx: string | undefined, files: string[], p: ConvertParams): Promise<{ source: Source; job: WorkerJob }> {
+  const ds = await openDataset(input, idx).catch((e: Error) => {
+    throw new StageFailure(e.message);
+  });
+  try {
+    const source = { layout: ds.layout, rec: ds.recPath, idx: ds.idxPath, images: ds.imageKeys.length, classes: ds.numClasses };
+    return { source, job: workerJob(ds, planShards(ds.imageKeys, files.length, p), files, p) };
+  } finally {
+    await ds.close();
+  }
 }
 
 function countBy(xs: Skipped[]): Record<string, number> {
@@ -59,65 +90,61 @@ function countBy(xs: Skipped[]): Record<string, number> {
   return out;
 }
 
-interface Results {
-  shards: { records: number; bytes: number }[];
-  skipped: Skipped[];
-  bytes: number;
-  seconds: number;
-}
+/** What the workers report: progress (passed on to the runner), skipped records, finished shards. */
+class Results {
+  readonly shards: { records: number; bytes: number }[];
+  readonly skipped: Skipped[] = [];
+  /** Image bytes converted. */
+  bytes = 0;
+  records = 0;
+  /** Records planned, once known. */
+  total = 0;
 
-/** Runs the workers (each owns every W-th shard) and gathers their progress and results. */
-async function convertAll(ctx: Ctx, shards: number[][], files: string[], total: number): Promise<Results> {
-  const n = Math.max(1, Math.min(shards.length, Number(process.env.FACEPIPE_WORKERS) || availableParallelism()));
-  const t0 = Date.now();
-  const res: Results = { shards: shards.map(() => ({ records: 0, bytes: 0 })), skipped: [], bytes: 0, seconds: 0 };
-  let records = 0;
-  const workers: Worker[] = [];
-  const jobs = Array.from({ length: n }, (_, w): WorkerJob => ({
-    input: path.resolve(ctx.baseDir, ctx.params.input),
-    ...(ctx.params.idx !== undefined ? { idx: path.resolve(ctx.baseDir, ctx.params.idx) } : {}),
-    skipCorrupt: ctx.params.skip_corrupt ?? false,
-    checkImages: ctx.params.check_images ?? 'header',
-    shards: shards.map((keys, index) => ({ index, file: files[index]!, keys })).filter((s) => s.index % n === w),
-  }));
-  const onMessage = (m: WorkerMessage) => {
-    if (m.type === 'progress') {
-      records += m.records;
-      res.bytes += m.bytes;
-      ctx.progress({ done: records, total, unit: 'records', note: `${(res.bytes / 1e6 / Math.max(0.001, (Date.now() - t0) / 1000)).toFixed(0)} MB/s` });
-    } else if (m.type === 'skipped') {
-      res.skipped.push({ key: m.key, kind: m.kind, reason: m.reason });
-      ctx.log(`skipped: ${m.reason}`);
-    } else if (m.type === 'shard') {
-      res.shards[m.index] = { records: m.records, bytes: m.bytes };
-    }
-  };
-  const stop = () => workers.forEach((w) => void w.terminate());
-  ctx.signal.addEventListener('abort', stop, { once: true });
-  try {
-    await Promise.all(jobs.map((job) => runWorker(job, onMessage, workers)));
-  } catch (e) {
-    stop();
-    throw e;
-  } finally {
-    ctx.signal.removeEventListener('abort', stop);
+  constructor(private readonly ctx: Ctx, count: number, private readonly t0: number) {
+    this.shards = Array.from({ length: count }, () => ({ records: 0, bytes: 0 }));
   }
-  ctx.signal.throwIfAborted();
-  res.seconds = (Date.now() - t0) / 1000;
-  res.skipped.sort((a, b) => a.key - b.key);
-  return res;
+
+  add(m: WorkerMessage): void {
+    if (m.type === 'progress') {
+      this.records += m.records;
+      this.bytes += m.bytes;
+      const rate = this.bytes / 1e6 / Math.max(0.001, (Date.now() - this.t0) / 1000);
+      this.ctx.progress({ done: this.records, total: this.total, unit: 'records', note: `${rate.toFixed(0)} MB/s` });
+    } else if (m.type === 'skipped') {
+      this.skipped.push({ key: m.key, kind: m.kind, reason: m.reason });
+      this.ctx.log(`skipped: ${m.reason}`);
+    } else if (m.type === 'shard') {
+      this.shards[m.index] = { records: m.records, bytes: m.bytes };
+    }
+  }
 }
 
-function runWorker(job: WorkerJob, onMessage: (m: WorkerMessage) => void, all: Worker[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const w = new Worker(workerUrl, { workerData: job });
-    all.push(w);
-    w.on('message', (m: WorkerMessage) => {
-      if (m.type === 'done') resolve();
-      else if (m.type === 'error') reject(new StageFailure(m.message));
-      else onMessage(m);
-    });
-    w.on('error', reject);
-    w.on('exit', (code) => (code === 0 ? undefined : reject(new StageFailure(`a conversion worker stopped (exit code ${code})`))));
+const shared = (n: number): Float64Array => new Float64Array(new SharedArrayBuffer(8 * n));
+
+/**
+ * What every worker gets: the planned records' keys and where they lie (from the .idx, parsed once
+ * here, in shared memory rather than re-parsed per worker), the label rules and the shards.
+ */
+function workerJob(ds: Dataset, plan: ShardPlan, files: string[], p: ConvertParams): WorkerJob {
+  const total = plan.shards.reduce((n, s) => n + s.length, 0);
+  const [keys, offsets, ends] = [shared(total), shared(total), shared(total)];
+  const shards: ShardJob[] = [];
+  let at = 0;
+  plan.shards.forEach((shardKeys, index) => {
+    keys.set(shardKeys, at);
+    ds.locate(shardKeys, offsets, ends, at);
+    shards.push({ index, file: files[index]!, from: at, to: (at += shardKeys.length) });
   });
+  return {
+    rec: ds.recPath,
+    idx: ds.idxPath,
+    skipCorrupt: p.skip_corrupt ?? false,
+    checkImages: p.check_images ?? 'header',
+    rules: ds.rules,
+    keys,
+    offsets,
+    ends,
+    shards,
+    next: new Int32Array(new SharedArrayBuffer(4)),
+  };
 }

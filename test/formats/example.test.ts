@@ -5,7 +5,8 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { Root, Writer } from 'protobufjs';
 import { FormatError } from '../../src/formats/errors.js';
-import { bytesFeature, decodeExample, decodeImageExample, encodeExample, encodeImageExample, floatFeature, imageExampleParts, int64Feature, type Example, type FeatureInput } from '../../src/formats/example.js';
+import { crc32c } from '../../src/formats/crc32c.js';
+import { bytesFeature, decodeExample, decodeImageExample, encodeExample, encodeImageExample, floatFeature, ImageExampleEncoder, imageExampleParts, int64Feature, type Example, type FeatureInput } from '../../src/formats/example.js';
 import { readTfRecords } from '../../src/formats/tfrecord.js';
 import { sharedData } from '../helpers.js';
 
@@ -170,6 +171,26 @@ test('the image fast path matches the generic encoder, reflection and TensorFlow
   assert.throws(() => encodeImageExample(Buffer.alloc(1), 0.5), RangeError);
   assert.throws(() => encodeImageExample(Buffer.alloc(1), 2 ** 53), /not a safe integer; pass a bigint/);
   assert.throws(() => encodeImageExample(Buffer.alloc(1), 2n ** 63n), /does not fit in an int64/);
+});
+
+test('the reusable encoder writes those bytes in place and returns their CRC', () => {
+  const enc = new ImageExampleEncoder();
+  const out = Buffer.alloc(2_100_000, 0xee);
+  // One encoder for many records, as the convert workers use it: nothing may leak from one to the next.
+  for (const n of [2_097_152, 0, 1, 127, 128, 16_384, 6000]) {
+    for (const label of [0, 127, 128, 2 ** 32, 2 ** 53 - 1, -1, 2n ** 63n - 1n, 85_741]) {
+      const image = Buffer.alloc(n, (n + 7) & 0xff);
+      const want = encodeImageExample(image, label);
+      const at = 5 + (n % 3);
+      const crc = enc.set(image, label).encodeInto(out, at);
+      assert.equal(enc.byteLength, want.length, `size ${n} label ${label}`);
+      assert.ok(out.subarray(at, at + want.length).equals(want), `size ${n} label ${label}`);
+      assert.equal(crc, crc32c(want), `size ${n} label ${label}`);
+      assert.equal(out[at + want.length], 0xee, 'nothing written past byteLength');
+      out.fill(0xee, at, at + want.length);
+    }
+  }
+  assert.throws(() => enc.set(Buffer.alloc(1), 0.5), RangeError);
 });
 
 test('accepts unpacked lists, unknown fields, repeated keys and merged messages', () => {

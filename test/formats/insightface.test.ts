@@ -5,7 +5,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { FormatError } from '../../src/formats/errors.js';
-import { openDataset, writeInsightface, type FaceImage, type LabeledImage } from '../../src/formats/insightface.js';
+import { checkImage, labelFits, openDataset, writeInsightface, type FaceImage, type LabeledImage } from '../../src/formats/insightface.js';
 import { packIR, unpackIR } from '../../src/formats/irheader.js';
 import { MAGIC_BYTES, readRecords } from '../../src/formats/recordio.js';
 import { RecordWriter } from '../../src/formats/recordio-writer.js';
@@ -119,6 +119,34 @@ test('labels outside [0, K) or outside their identity range are errors naming ke
   await rejectsAt(() => ds.readImage(5), rec, offsets.get(5), /record key 5: label 0\.5 is not a class id/);
   await rejectsAt(() => all(ds.images()), rec, offsets.get(3), /record key 3: label 5/);
   assert.equal((await ds.readImage(2)).label, 0);
+  await ds.close();
+});
+
+test('labelFits agrees with checkImage without allocating; the rules and offsets go to other threads as data', async (t) => {
+  const dir = await tempDir(t);
+  const offsets = await build(dir, [0, 0, 5, 0, 0.5, 1], [[1, 3], [3, 7]]);
+  const ds = await openDataset(dir);
+  assert.deepEqual(ds.rules, { file: path.join(dir, 'train.rec'), numClasses: 2, identities: [[1, 3], [3, 7]] });
+  const rules = structuredClone(ds.rules);
+  for (const key of [1, 2, 3, 4, 5, 6]) {
+    for (const label of [0, 1, 2, -1, 0.5, NaN]) {
+      const record = Buffer.concat(packIR({ label, id: key }, Buffer.from([0xff, 0xd8])));
+      const thrown = (() => {
+        try {
+          checkImage(rules, key, 0, record);
+          return false;
+        } catch {
+          return true;
+        }
+      })();
+      assert.equal(labelFits(rules, key, label), !thrown, `key ${key} label ${label}`);
+    }
+  }
+  assert.equal(labelFits({ file: 'x', numClasses: 3 }, 99, 2), true, 'no identities: any key');
+  const [at, end] = [new Float64Array(2), new Float64Array(2)];
+  ds.locate([6, 2], at, end);
+  assert.deepEqual([...at], [offsets.get(6), offsets.get(2)]);
+  assert.deepEqual([...end], [offsets.get(7), offsets.get(3)]);
   await ds.close();
 });
 

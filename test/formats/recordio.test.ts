@@ -6,8 +6,8 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { FormatError } from '../../src/formats/errors.js';
-import { classId, packIR, unpackIR } from '../../src/formats/irheader.js';
-import { IndexedRecordReader, MAGIC_BYTES, readRecords } from '../../src/formats/recordio.js';
+import { classId, firstLabel, irImageStart, irLabel, packIR, unpackIR } from '../../src/formats/irheader.js';
+import { IndexedRecordReader, MAGIC_BYTES, readRecords, RecordFile, wholeRecord } from '../../src/formats/recordio.js';
 import { RecordWriter } from '../../src/formats/recordio-writer.js';
 import { sharedData, tempDir } from '../helpers.js';
 
@@ -201,6 +201,56 @@ test('.idx errors: bad offsets, duplicate keys, malformed lines, offsets inside 
   assert.deepEqual([...a!], [1, 2, 3, 4, ...MAGIC_BYTES, 5]);
   assert.deepEqual([...b!], [7]);
   await reader.close();
+});
+
+test('wholeRecord takes only whole, unsplit records that were read completely; parseRecord decides the rest', () => {
+  const buf = Buffer.concat([part(0, [1, 2, 3, 4, 5]), part(1, [1, 2, 3, 4]), part(3, [5]), part(0, [])]);
+  assert.deepEqual([...wholeRecord(buf, 0, buf.length)!], [1, 2, 3, 4, 5]);
+  assert.equal(wholeRecord(buf, 0, buf.length)!.buffer, buf.buffer, 'a view, not a copy');
+  assert.equal(wholeRecord(buf, 0, 16)!.length, 5, 'the padding counts');
+  assert.equal(wholeRecord(buf, 0, 15), undefined, 'cut short');
+  assert.equal(wholeRecord(buf, 16, buf.length), undefined, 'first part of a split record');
+  assert.equal(wholeRecord(buf, 28, buf.length), undefined, 'last part');
+  assert.equal(wholeRecord(buf, 40, buf.length)!.length, 0);
+  assert.equal(wholeRecord(buf, 40, 47), undefined, 'header cut short');
+  assert.equal(wholeRecord(buf, 4, buf.length), undefined, 'no magic word');
+});
+
+test('RecordFile reads by offset exactly as IndexedRecordReader reads by key, errors included', async (t) => {
+  const dir = await tempDir(t);
+  const rec = path.join(dir, 'x.rec');
+  await writeFile(rec, Buffer.concat([part(0, [1, 2, 3, 4, 5]), part(1, [1, 2, 3, 4]), part(3, [5]), part(0, [7])]));
+  const idx = path.join(dir, 'x.idx');
+  await writeFile(idx, '0\t0\n1\t8\n2\t28\n3\t40\n4\t16\n');
+  const reader = await IndexedRecordReader.open(rec, idx);
+  const src = await RecordFile.open(rec, idx);
+  const keys = [0, 1, 2, 3, 4];
+  const [offsets, ends] = [new Float64Array(5), new Float64Array(5)];
+  reader.locate(keys, offsets, ends);
+  assert.deepEqual([...offsets], [0, 8, 28, 40, 16]);
+  assert.deepEqual([...ends], [8, 16, 40, 52, 28], 'the next indexed offset, or the file size');
+  for (const [i, key] of keys.entries()) {
+    const a = await reader.read(key).then((r) => r.toString('hex'), (e: Error) => e.message);
+    const b = await src.readOne(key, offsets[i]!, ends[i]!).then((r) => r.toString('hex'), (e: Error) => e.message);
+    assert.equal(b, a, `key ${key}`);
+  }
+  assert.throws(() => reader.locate([9], offsets, ends), /no key 9 in the \.idx/);
+  await reader.close();
+  await src.close();
+});
+
+test('irImageStart and irLabel read the header in place, as unpackIR does', () => {
+  const image = Buffer.from([0xff, 0xd8, 9]);
+  for (const label of [7, 0, 2 ** 24, [3, 0.5, 9], [1.5]] as const) {
+    const record = Buffer.concat(packIR({ label, id: 5 }, image));
+    const { header, image: back } = unpackIR(record);
+    assert.equal(irImageStart(record), record.length - back.length);
+    assert.equal(irLabel(record), firstLabel(header));
+  }
+  assert.equal(irImageStart(Buffer.alloc(23)), -1, 'shorter than a header');
+  const lying = Buffer.concat(packIR({ label: [1, 2] }));
+  lying.writeUInt32LE(1000, 0);
+  assert.equal(irImageStart(lying), -1, 'labels past the end');
 });
 
 test('an indexed read of a record cut short by the end of the file says truncated', async (t) => {

@@ -6,10 +6,11 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { crc32c, maskCrc, maskedCrc32c, unmaskCrc } from '../../src/formats/crc32c.js';
+import { crc32c, crc32cShort, maskCrc, maskedCrc32c, unmaskCrc } from '../../src/formats/crc32c.js';
+import { encodeImageExample, ImageExampleEncoder } from '../../src/formats/example.js';
 import { FormatError } from '../../src/formats/errors.js';
 import { shardFileName, TfRecordShardWriter } from '../../src/formats/tfrecord-shards.js';
-import { readTfRecords, TfRecordWriter, type ReadTfRecordsOptions, type TfRecord } from '../../src/formats/tfrecord.js';
+import { readTfRecords, TfRecordWriter, type ReadTfRecordsOptions, type TfRecord, type TfRecordWriterOptions } from '../../src/formats/tfrecord.js';
 import { sharedData, tempDir } from '../helpers.js';
 
 const tf = (name: string) => path.join(sharedData, 'tfrecord', name);
@@ -39,6 +40,12 @@ test('crc32c matches the Castagnoli test vector and TensorFlow masking', async (
   // The length CRC stored by TensorFlow in a real file.
   const head = (await fs.readFile(tf('pwnall/data.tfrecord'))).subarray(0, 12);
   assert.equal(maskedCrc32c(head.subarray(0, 8)), head.readUInt32LE(8));
+  // The JS table for short runs agrees with the native code, and either continues the other.
+  const data = randomBytes(300);
+  assert.equal(crc32cShort(Buffer.from('123456789'), 0, 9), 0xe3069283);
+  for (const [a, b] of [[0, 300], [0, 0], [17, 40], [299, 300]] as const) assert.equal(crc32cShort(data, a, b), crc32c(data.subarray(a, b)));
+  assert.equal(crc32c(data.subarray(100), crc32cShort(data, 0, 100)), crc32c(data));
+  assert.equal(crc32cShort(data, 100, 300, crc32c(data.subarray(0, 100))), crc32c(data));
 });
 
 test('reads the TensorFlow-written files, whatever the chunk size', async () => {
@@ -101,6 +108,42 @@ test('a record given in parts is written as their concatenation', async (t) => {
   const back = await readAll(file);
   assert.deepEqual(back.map((r) => r.data.toString('hex')), records.map((r) => Buffer.concat(r).toString('hex')));
   assert.equal(stats.bytes, records.reduce((n, r) => n + Buffer.concat(r).length + 16, 0));
+});
+
+test('records from an encoder, with tryWrite or write, are the encoded bytes', async (t) => {
+  const file = path.join(await tempDir(t), 'enc.tfrecord');
+  const w = await TfRecordWriter.create(file, { bufferSize: 8192 });
+  const enc = new ImageExampleEncoder();
+  const images = [0, 10, 3000, 8000, 20_000, 1].map((n) => randomBytes(n));
+  let fast = 0;
+  for (const [i, image] of images.entries()) {
+    enc.set(image, i * 1000);
+    if (w.tryWrite(enc)) fast++;
+    else await w.write(enc);
+  }
+  assert.ok(fast > 0 && fast < images.length, `${fast} of ${images.length} fitted without a write`);
+  await w.close();
+  const back = await readAll(file);
+  assert.deepEqual(back.map((r) => r.data.toString('hex')), images.map((image, i) => encodeImageExample(image, i * 1000).toString('hex')));
+  assert.equal(w.tryWrite(enc), false, 'not after close');
+});
+
+test('background syncs while writing leave the file as it would be without them', async (t) => {
+  const dir = await tempDir(t);
+  const recs = [0, 1, 4080, 70_000, 3, 20_000, 6000, 5].map((n) => randomBytes(n));
+  const write = async (name: string, opts: TfRecordWriterOptions) => {
+    const w = await TfRecordWriter.create(path.join(dir, name), opts);
+    for (const r of recs) await w.write(r);
+    assert.equal((await w.close()).bytes, (await fs.stat(path.join(dir, name))).size);
+    return fs.readFile(path.join(dir, name));
+  };
+  const plain = await write('plain', { bufferSize: 4096 });
+  assert.ok((await write('synced', { bufferSize: 4096, syncEvery: 1 })).equals(plain));
+  assert.ok((await write('synced-rarely', { bufferSize: 4096, syncEvery: 50_000 })).equals(plain));
+  const aborted = await TfRecordWriter.create(path.join(dir, 'gone'), { bufferSize: 64, syncEvery: 1 });
+  for (const r of recs) await aborted.write(r);
+  await aborted.abort();
+  assert.deepEqual((await fs.readdir(dir)).sort(), ['plain', 'synced', 'synced-rarely']);
 });
 
 test('a file appears only on close; abort and failed use leave nothing', async (t) => {
