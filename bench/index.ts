@@ -4,12 +4,13 @@ import { benchConvert } from './convert.js';
 import { benchJpeg } from './jpeg.js';
 import { benchModel } from './model.js';
 import { benchRecordio } from './recordio.js';
+import { benchReplicas } from './replicas.js';
 import { benchTfrecord } from './tfrecord.js';
 import { benchTrainKeras } from './train-keras.js';
 import { benchVerification } from './verification.js';
 import { formatResult } from './timing.js';
 
-const benches = { 'noop-rerun': benchNoopRerun, recordio: benchRecordio, jpeg: benchJpeg, tfrecord: benchTfrecord, verification: benchVerification, convert: benchConvert, model: benchModel, 'train-keras': benchTrainKeras };
+const benches = { 'noop-rerun': benchNoopRerun, recordio: benchRecordio, jpeg: benchJpeg, tfrecord: benchTfrecord, verification: benchVerification, convert: benchConvert, model: benchModel, 'train-keras': benchTrainKeras, replicas: benchReplicas };
 const only = process.argv.slice(2);
 for (const [name, run] of Object.entries(benches)) {
   if (only.length > 0 && !only.includes(name)) continue;

@@ -72,6 +72,12 @@ export interface StageKind<P = Record<string, unknown>> {
   /** Gets a work directory that survives failed attempts (see StageContext.workDir); may depend on the parameters. */
   persistentWork?: boolean | ((params: P) => boolean);
   /**
+   * The parameters that pick the work directory (default: all of them). A re-run that changes
+   * parameters without changing these (still a new cache key) continues from the same work —
+   * training resumes from its checkpoints with another split of the same global batch.
+   */
+  workParams?: (params: P) => Record<string, unknown>;
+  /**
    * What `facepipe verify` may expect of a re-run: 'exact' (every output byte-identical — the
    * default), 'none' (machine-dependent, not compared), or only some outputs (globs) byte-identical
    * and some metrics (globs) equal within the stage's tolerance — e.g. training's weights are
@@ -80,8 +86,9 @@ export interface StageKind<P = Record<string, unknown>> {
   reproducible?: 'exact' | 'none' | { outputs: string[]; metrics: string[] };
   /** The output a person wants to open (e.g. 'report.html'): printed at the end of a run. */
   headline?: string;
-  /** Default resources; a pipeline can override them per stage with `resources:`. */
-  resources?: Resources;
+  /** Default resources (fixed, or from the parameters); a pipeline can override them per stage
+   *  with `resources:`. */
+  resources?: Resources | ((params: P) => Resources);
   /** Does the work, inside the stage's child process. Throw to fail; never exit the process. */
   run(ctx: StageContext<P>): Promise<void>;
 }

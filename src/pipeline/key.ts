@@ -34,6 +34,8 @@ export interface KeyComponents {
 export interface StageKey {
   key: string;
   components: KeyComponents;
+  /** The work directory's key, when the kind leaves some parameters out of it (else `key`). */
+  workKey?: string;
 }
 
 /** JSON with object keys sorted, so equal values always hash equally. */
@@ -62,7 +64,8 @@ export async function computeKeys(p: Pipeline, digester: Digester): Promise<Reco
     }
     const upstream = Object.fromEntries(s.needs.map((n) => [n, keys[n]!.key]));
     const components: KeyComponents = { format: 1, kind: s.kind, kindVersion: s.kindVersion, params: s.params, upstream, inputs };
-    keys[name] = { key: hashComponents(components), components };
+    const workKey = s.workParams ? hashComponents({ ...components, params: s.workParams }) : undefined;
+    keys[name] = { key: hashComponents(components), components, ...(workKey ? { workKey } : {}) };
   }
   return keys;
 }

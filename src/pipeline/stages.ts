@@ -18,6 +18,8 @@ export interface PipelineStage {
   params: JsonObject;
   resources: Resources;
   persistentWork: boolean;
+  /** The parameters in the work directory's key, when not all of them (StageKind.workParams). */
+  workParams?: JsonObject;
   compute: boolean;
   /** The output to point a person at after a run (StageKind.headline). */
   headline?: string;
@@ -84,8 +86,9 @@ async function buildStage(doc: Sourced, name: string, def: JsonObject, names: st
     kindVersion: kind.version,
     needs,
     params,
-    resources: { ...kind.resources, ...((def.resources ?? {}) as Resources) },
+    resources: { ...(typeof kind.resources === 'function' ? kind.resources(params) : kind.resources), ...((def.resources ?? {}) as Resources) },
     persistentWork,
+    ...(kind.workParams ? { workParams: kind.workParams(params) as JsonObject } : {}),
     compute: kind.compute === true,
     ...(kind.headline ? { headline: kind.headline } : {}),
     verify: verifyPolicy(kind.reproducible, def.verify as { compare?: 'exact' | 'metrics' | 'none'; tolerance?: number } | undefined),

@@ -11,6 +11,12 @@ export const accuracyPm = (mean: number, std: number): string => `${mean.toFixed
 /** insightface's XNorm: `%f`. */
 export const xnorm = (x: number): string => x.toFixed(6);
 
+/** "128", "128 × 3 accumulated = 384", "3 replicas × 128 = 384", "2 replicas × 64 × 3 accumulated = 384". */
+export function batch(size: number, replicas: number, accumulate: number): string {
+  if (replicas === 1 && accumulate === 1) return String(size);
+  return `${replicas > 1 ? `${replicas} replicas × ` : ''}${size}${accumulate > 1 ? ` × ${accumulate} accumulated` : ''} = ${size * replicas * accumulate}`;
+}
+
 /** insightface's `VAL=%2.5f+-%2.5f @ FAR=%2.5f`, or a dash when VAL@FAR is undefined for the set. */
 export function valAtFar(s: SetResult): string {
   if (s.val === null || s.far === null) return '—';
@@ -84,7 +90,7 @@ export function configRows(t: TrainSummary): [string, string][] {
       ['regularization', regularization(c.model.regularization) + (c.regDecay !== undefined ? `, decaying ×${short(c.regDecay)}` : '')],
       ['optimizer', `SGD, momentum ${short(c.sgd.momentum)}${c.sgd.weightDecay ? `, weight decay ${short(c.sgd.weightDecay)}` : ''}`],
       ['learning rate', lr(c.lr)],
-      ['batch', c.accumulate > 1 ? `${c.batchSize} × ${c.accumulate} accumulated = ${c.batchSize * c.accumulate}` : String(c.batchSize)],
+      ['batch', batch(c.batchSize, c.replicas ?? 1, c.accumulate)],
       ['seed', String(c.seed)],
     );
   }

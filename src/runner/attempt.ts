@@ -63,7 +63,7 @@ export async function attemptStage(stage: PipelineStage, key: StageKey, upstream
 
 async function runLocked(stage: PipelineStage, key: StageKey, upstream: Record<string, UpstreamResult>, c: AttemptContext, lost: AbortSignal): Promise<AttemptResult> {
   const attempt = await c.store.begin(key.key);
-  const workDir = stage.persistentWork ? await c.store.workDir(key.key) : undefined;
+  const workDir = stage.persistentWork ? await c.store.workDir(key.workKey ?? key.key) : undefined;
   const logPath = path.join(c.logsDir, `${stage.name}.log`);
   const started = new Date();
   const params = bindRuntimeRefs(stage.params, {
@@ -103,7 +103,7 @@ async function runLocked(stage: PipelineStage, key: StageKey, upstream: Record<s
   const environment = { host: os.hostname(), ...res.environment };
   const timings = { startedAt: started.toISOString(), finishedAt: new Date().toISOString(), seconds };
   const manifest = await c.store.commit(attempt, { key: key.key, stage: stage.name, kind: stage.kind, components: key.components, metrics: res.metrics, timings, environment });
-  if (workDir) await c.store.removeWork(key.key);
+  if (workDir) await c.store.removeWork(key.workKey ?? key.key);
   return { status: 'ran', outDir: c.store.outDir(key.key), metrics: res.metrics, files: manifest.files, seconds, environment, log: logPath };
 }
 

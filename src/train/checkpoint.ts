@@ -34,7 +34,10 @@ async function writeTensors(dir: string, base: string, tensors: ReadonlyMap<stri
   const parts: Buffer[] = [];
   let offset = 0;
   for (const [name, t] of tensors) {
-    const data = Buffer.from((await t.data<'float32'>()).buffer.slice(0));
+    // Exactly the tensor's bytes: data() may return a view into a larger buffer (tfjs-node hands
+    // back the array a tensor was made from until TensorFlow has needed it).
+    const f32 = await t.data<'float32'>();
+    const data = Buffer.from(f32.buffer, f32.byteOffset, f32.byteLength);
     index.push({ name, shape: t.shape, offset, length: data.length });
     parts.push(data);
     offset += data.length;

@@ -19,6 +19,7 @@ export interface TrainParams {
   steps: number;
   batch_size?: number;
   accumulate?: number;
+  replicas?: number;
   seed?: number;
   model?: { depth?: 18 | 34 | 50 | 100; widths?: number[]; stem?: number; input_size?: number; embedding?: number; dropout?: number; norm?: RawNorm; prelu?: 'channel' | 'element'; init?: 'original' | 'insightface' };
   head?: { margin?: { kind: 'arcface' | 'cosface'; s?: number; m?: number } | { kind: 'combined'; s?: number; m1: number; m2: number; m3: number } | { kind: 'softmax' }; init?: 'original' | 'insightface' };
@@ -41,6 +42,8 @@ export interface TrainConfig {
   steps: number;
   batchSize: number;
   accumulate: number;
+  /** Replica processes (one per GPU); each takes batchSize images of every micro-batch. */
+  replicas: number;
   seed: number;
   input: { flip: boolean; bgr: boolean; shuffleBuffer: number; shuffleShards: boolean };
   checkpoint: { every: number; keep: number };
@@ -74,6 +77,9 @@ function lr(l: RawLr | undefined): LrSchedule {
   return l;
 }
 
+/** Images per update: batch_size per micro-batch and replica × replicas × accumulate. */
+export const globalBatch = (p: Pick<TrainParams, 'batch_size' | 'replicas' | 'accumulate'>): number => (p.batch_size ?? 96) * (p.replicas ?? 1) * (p.accumulate ?? 1);
+
 export function resolveTrainConfig(p: TrainParams, classes: number): TrainConfig {
   const m = p.model ?? {};
   const prelu = m.prelu ?? 'channel';
@@ -97,6 +103,7 @@ export function resolveTrainConfig(p: TrainParams, classes: number): TrainConfig
     steps: p.steps,
     batchSize: p.batch_size ?? 96,
     accumulate: p.accumulate ?? 1,
+    replicas: p.replicas ?? 1,
     seed: p.seed ?? 0,
     input: { flip: p.input?.flip ?? true, bgr: p.input?.channels === 'bgr', shuffleBuffer: p.input?.shuffle_buffer ?? 10_000, shuffleShards: p.input?.shuffle_shards ?? true },
     checkpoint: { every: p.checkpoint?.every ?? 1000, keep: p.checkpoint?.keep ?? 3 },

@@ -11,6 +11,7 @@ import type { Scalar, Tensor, Tensor1D, Tensor4D } from '@tensorflow/tfjs';
 import type { Tf } from '../backend/tf.js';
 import { accuracy, crossEntropy } from '../model/head.js';
 import type { FaceModel } from '../model/model.js';
+import type { Param } from '../model/params.js';
 import { regularizedParams } from '../model/regularization.js';
 import type { Sgd } from './optimizer.js';
 
@@ -38,17 +39,35 @@ export interface StepOptions {
   regCoef: number;
 }
 
-export function trainStep(tf: Tf, model: FaceModel, opt: Sgd, micro: readonly MicroBatch[], o: StepOptions): StepStats {
+/** What one model copy computed on its share of a step: summed, scaled gradients by parameter name
+ *  (the caller owns them) and its loss and accuracies, averaged over its micro-batches. */
+export interface Gradients {
+  grads: Map<string, Tensor>;
+  inferenceLoss: number;
+  accuracy: number;
+  accuracyCos: number;
+}
+
+export interface GradientOptions {
+  step: number;
+  seed: number;
+  /** Index of the first micro-batch in the whole step (a replica's offset), for dropout seeds. */
+  firstMicro?: number;
+}
+
+/** Gradients of the mean cross-entropy over `micro` (each micro-batch's loss is CE_i/k), without
+ *  the regularization term: whoever applies the update adds it, once. */
+export function computeGradients(tf: Tf, model: FaceModel, micro: readonly MicroBatch[], o: GradientOptions): Gradients {
   const size = model.config.backbone.inputSize;
   const params = model.params.trainable();
   const vars = params.map((p) => p.v);
   const names = new Map(vars.map((v, i) => [v.name, params[i]!.spec.name]));
   let summed = new Map<string, Tensor>();
-  const stats = { inferenceLoss: 0, regularizationLoss: 0, accuracy: 0, accuracyCos: 0 };
+  const stats = { inferenceLoss: 0, accuracy: 0, accuracyCos: 0 };
   const k = micro.length;
   try {
-    micro.forEach((b, i) => {
-      const last = i === k - 1;
+    micro.forEach((b, j) => {
+      const i = (o.firstMicro ?? 0) + j;
       const kept: Scalar[] = [];
       const grads = tf.tidy(() => {
         const x = tf.tensor4d(b.images, [b.n, size, size, 3]) as Tensor4D;
@@ -68,13 +87,30 @@ export function trainStep(tf: Tf, model: FaceModel, opt: Sgd, micro: readonly Mi
       stats.accuracy += acc! / k;
       stats.accuracyCos += accCos! / k;
       summed = accumulate(tf, summed, grads, names);
-      if (last && o.regCoef !== 0) stats.regularizationLoss = addRegularization(tf, model, summed, o.regCoef);
     });
-    opt.apply(summed, o.lr, { release: true });
-  } finally {
+  } catch (e) {
     for (const g of summed.values()) g.dispose();
+    throw e;
   }
-  return { ...stats, loss: stats.inferenceLoss + o.regCoef * stats.regularizationLoss };
+  return { grads: summed, ...stats };
+}
+
+/** Adds the regularization gradient to `g.grads` and applies one SGD update, which takes the
+ *  gradients over (they are disposed). Returns the step's statistics. */
+export function applyGradients(tf: Tf, model: FaceModel, opt: Sgd, g: Gradients, o: { lr: number; regCoef: number; onUpdated?: (p: Param) => void }): StepStats {
+  let regularizationLoss = 0;
+  try {
+    if (o.regCoef !== 0) regularizationLoss = addRegularization(tf, model, g.grads, o.regCoef);
+    opt.apply(g.grads, o.lr, { release: true, ...(o.onUpdated ? { onUpdated: o.onUpdated } : {}) });
+  } finally {
+    for (const t of g.grads.values()) t.dispose();
+  }
+  const { inferenceLoss, accuracy, accuracyCos } = g;
+  return { inferenceLoss, regularizationLoss, accuracy, accuracyCos, loss: inferenceLoss + o.regCoef * regularizationLoss };
+}
+
+export function trainStep(tf: Tf, model: FaceModel, opt: Sgd, micro: readonly MicroBatch[], o: StepOptions): StepStats {
+  return applyGradients(tf, model, opt, computeGradients(tf, model, micro, o), o);
 }
 
 /** Adds regCoef·∂reg/∂w = regCoef·coef·2w to the gradient of every regularised weight, one weight

@@ -1,10 +1,12 @@
-import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadTf, type Tf } from '../../src/backend/tf.js';
 import { InputPipeline, type InputState } from '../../src/data/input.js';
 import { writeNpy } from '../../src/eval/npy.js';
 import { saveEmbeddingModel } from '../../src/model/export.js';
 import { createFaceModel, type FaceModel } from '../../src/model/model.js';
+import { ReplicaDied, ReplicaSet } from '../../src/replica/coordinator.js';
+import { replicaSummary } from '../../src/replica/summary.js';
 import { StageFailure, type StageContext } from '../../src/stage-api.js';
 import { loadLatestCheckpoint, saveCheckpoint } from '../../src/train/checkpoint.js';
 import { resolveTrainConfig, type TrainConfig, type TrainParams } from '../../src/train/config.js';
@@ -48,7 +50,8 @@ export async function runTrain(ctx: Ctx): Promise<void> {
   const input = await InputPipeline.open(
     {
       files: dataset.shards.map((s) => path.join(dataDir, s.file)),
-      batchSize: cfg.batchSize,
+      // The global micro-batch: one batch_size share per replica.
+      batchSize: cfg.batchSize * cfg.replicas,
       seed: cfg.seed,
       ...cfg.input,
       size: cfg.model.backbone.inputSize,
@@ -61,14 +64,21 @@ export async function runTrain(ctx: Ctx): Promise<void> {
   const evals = ctx.params.eval ? await PeriodicEval.open(ctx.params.eval.bins.map((b) => path.resolve(ctx.baseDir, b))) : undefined;
   const t0 = Date.now();
   let result;
+  let replicas: ReplicaSet | undefined;
   try {
-    result = await trainLoop(tf, ctx, cfg, model, opt, input, log, resumed, evals);
+    if (cfg.replicas > 1) replicas = await startReplicas(tf, ctx, cfg, model);
+    result = await trainLoop(tf, ctx, cfg, model, opt, input, log, resumed, evals, replicas);
+  } catch (e) {
+    replicas?.kill();
+    if (e instanceof ReplicaDied) throw new StageFailure(`${e.message}\n${resumeHint(await lastCheckpoint(ctx))}`);
+    throw e;
   } finally {
+    await replicas?.close();
     await log.close();
     await input.close();
   }
   const seconds = (Date.now() - t0) / 1000;
-  await writeOutputs(tf, ctx, cfg, model, { ...result, seconds, startStep: resumed?.step ?? 0, backend: info, waitSeconds: input.waitSeconds });
+  await writeOutputs(tf, ctx, cfg, model, { ...result, seconds, startStep: resumed?.step ?? 0, backend: info, waitSeconds: input.waitSeconds, replicas: replicas ? replicaSummary(replicas.timings) : null });
   opt.dispose();
   model.dispose();
 }
@@ -86,6 +96,26 @@ async function resume(tf: Tf, ctx: Ctx, model: FaceModel, opt: Sgd): Promise<Loo
   return ckpt.state;
 }
 
+async function startReplicas(tf: Tf, ctx: Ctx, cfg: TrainConfig, model: FaceModel): Promise<ReplicaSet> {
+  const set = await ReplicaSet.start(tf, model, { replicas: cfg.replicas, log: ctx.log });
+  // Which processes are this stage's, for a person (or a test) looking at a running training.
+  await writeFile(path.join(ctx.workDir!, 'replicas.json'), JSON.stringify({ coordinator: process.pid, replicas: set.pids }) + '\n');
+  ctx.log(`${cfg.replicas} replicas started: pids ${set.pids.join(', ')}`);
+  return set;
+}
+
+async function lastCheckpoint(ctx: Ctx): Promise<number | undefined> {
+  const dir = path.join(ctx.workDir!, 'checkpoints');
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const steps = names.map((n) => /^ckpt-(\d+)$/.exec(n)?.[1]).filter((x): x is string => x !== undefined).map(Number);
+  return steps.length ? Math.max(...steps) : undefined;
+}
+
+const resumeHint = (step: number | undefined): string =>
+  step === undefined
+    ? 'no checkpoint was written yet: run again to start over (with this or another replica count)'
+    : `the last checkpoint is step ${step}: run again to resume from it (with this or another replica count)`;
+
 async function checkpoint(ctx: Ctx, cfg: TrainConfig, model: FaceModel, opt: Sgd, state: LoopState): Promise<void> {
   const m = model.getState();
   const o = opt.getState();
@@ -96,7 +126,7 @@ async function checkpoint(ctx: Ctx, cfg: TrainConfig, model: FaceModel, opt: Sgd
   }
 }
 
-async function trainLoop(tf: Tf, ctx: Ctx, cfg: TrainConfig, model: FaceModel, opt: Sgd, input: InputPipeline, log: TrainLog, from?: LoopState, evals?: PeriodicEval): Promise<LoopState & { last?: StepStats; imagesPerSecond: number }> {
+async function trainLoop(tf: Tf, ctx: Ctx, cfg: TrainConfig, model: FaceModel, opt: Sgd, input: InputPipeline, log: TrainLog, from?: LoopState, evals?: PeriodicEval, replicas?: ReplicaSet): Promise<LoopState & { last?: StepStats; imagesPerSecond: number }> {
   let state: LoopState = from ?? { step: 0, regCoef: 1, input: undefined as unknown as InputState };
   let last: StepStats | undefined;
   let windowStart = Date.now();
@@ -112,12 +142,13 @@ async function trainLoop(tf: Tf, ctx: Ctx, cfg: TrainConfig, model: FaceModel, o
       inputState = b.state;
     }
     const lr = learningRate(cfg.lr, state.step, cfg.steps);
-    last = trainStep(tf, model, opt, micro, { lr, step: state.step, seed: cfg.seed * 1_000_003 + state.step, regCoef: state.regCoef });
+    const o = { lr, step: state.step, seed: cfg.seed * 1_000_003 + state.step, regCoef: state.regCoef };
+    last = replicas ? await replicas.step(opt, micro, o) : trainStep(tf, model, opt, micro, o);
     if (!Number.isFinite(last.loss)) throw new StageFailure(`the loss became ${last.loss} at step ${state.step} (lr ${lr}): lower the learning rate or check the data`);
     const regCoef = cfg.regDecay !== undefined ? decayRegCoef(state.regCoef, last, cfg.regDecay) : state.regCoef;
     state = { step: state.step + 1, regCoef, input: inputState };
-    windowImages += cfg.batchSize * cfg.accumulate;
-    images += cfg.batchSize * cfg.accumulate;
+    windowImages += cfg.batchSize * cfg.replicas * cfg.accumulate;
+    images += cfg.batchSize * cfg.replicas * cfg.accumulate;
     if (state.step % cfg.logEvery === 0 || state.step === cfg.steps) {
       const ips = (windowImages * 1000) / Math.max(1, Date.now() - windowStart);
       [windowStart, windowImages] = [Date.now(), 0];
@@ -147,7 +178,7 @@ async function writeOutputs(tf: Tf, ctx: Ctx, cfg: TrainConfig, model: FaceModel
   }
   await cp(path.join(ctx.workDir!, 'metrics.jsonl'), path.join(out, 'metrics.jsonl'));
   await cp(path.join(ctx.workDir!, 'tensorboard'), path.join(out, 'tensorboard'), { recursive: true });
-  const summary = { steps: r.step, resumedAt: r.startStep || null, seconds: r.seconds, imagesPerSecond: r.imagesPerSecond, inputWaitSeconds: r.waitSeconds, last: r.last ?? null, regCoef: r.regCoef, backend: r.backend, config: cfg, pixels };
+  const summary = { steps: r.step, resumedAt: r.startStep || null, seconds: r.seconds, imagesPerSecond: r.imagesPerSecond, inputWaitSeconds: r.waitSeconds, last: r.last ?? null, regCoef: r.regCoef, backend: r.backend, replicas: r.replicas, config: cfg, pixels };
   await writeFile(path.join(out, 'train.json'), JSON.stringify(summary, null, 2) + '\n');
   ctx.metrics({
     steps: r.step,

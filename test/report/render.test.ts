@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { readEvaluate, readTrain, ReportError } from '../../src/report/collect.js';
-import { accuracyPm, delta, valAtFar } from '../../src/report/format.js';
+import { accuracyPm, batch, delta, valAtFar } from '../../src/report/format.js';
 import type { ReportData, ReportRun } from '../../src/report/model.js';
 import { labelRuns } from '../../src/report/runs.js';
 import { writeReport } from '../../src/report/write.js';
@@ -153,4 +153,11 @@ test('labels: pipeline names, made unique by start time, then by the whole run i
   assert.deepEqual(labels, ['model-a', 'orl 11-28 04:19:08', 'orl 11-28 05:00:00', 'sweep 2026-11-28T06-00-00-000Z-dddddd', 'sweep 2026-11-28T06-00-00-000Z-eeeeee']);
   const twoEvals = labelRuns([e('p', 'r1', 'eval_lfw'), { ...e('p', 'r1', 'eval_agedb'), source: { ...e('p', 'r1', 'eval_lfw').source, evaluateStage: 'eval_agedb' } }]).map((r) => r.label);
   assert.deepEqual(twoEvals, ['p/eval_lfw', 'p/eval_agedb'], 'several evaluate stages of one run are told apart by stage');
+});
+
+test('the batch row says how the global batch is made: replicas, micro-batches, accumulation', () => {
+  assert.equal(batch(96, 1, 1), '96');
+  assert.equal(batch(128, 1, 3), '128 × 3 accumulated = 384');
+  assert.equal(batch(128, 3, 1), '3 replicas × 128 = 384');
+  assert.equal(batch(64, 2, 3), '2 replicas × 64 × 3 accumulated = 384');
 });

@@ -1,0 +1,42 @@
+// Where multi-replica steps spent their time, for train.json and the benchmark: medians over the
+// steps after the first (which also carries the first full weights and TensorFlow's warm-up).
+import type { StepTiming } from './coordinator.js';
+
+export interface ReplicaSummary {
+  steps: number;
+  /** Medians per step, ms. */
+  stepMs: number;
+  computeMs: number;
+  /** Everything but the slowest replica's compute: moving bytes, waiting, averaging, updating. */
+  overheadMs: number;
+  reduceMs: number;
+  updateMs: number;
+  /** Bytes per step, all replicas together. */
+  bytesSent: number;
+  bytesReceived: number;
+  overheadShare: number;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? 0 : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+export function replicaSummary(timings: readonly StepTiming[]): ReplicaSummary {
+  const t = timings.length > 1 ? timings.slice(1) : timings;
+  const step = t.map((x) => x.roundTripMs + x.reduceMs + x.updateMs);
+  const stepMs = median(step);
+  const computeMs = median(t.map((x) => x.computeMs));
+  const overheadMs = median(t.map((x, i) => step[i]! - x.computeMs));
+  return {
+    steps: timings.length,
+    stepMs,
+    computeMs,
+    overheadMs,
+    reduceMs: median(t.map((x) => x.reduceMs)),
+    updateMs: median(t.map((x) => x.updateMs)),
+    bytesSent: median(t.map((x) => x.bytesSent)),
+    bytesReceived: median(t.map((x) => x.bytesReceived)),
+    overheadShare: stepMs > 0 ? overheadMs / stepMs : 0,
+  };
+}
