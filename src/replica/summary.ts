@@ -1,5 +1,6 @@
-// Where multi-replica steps spent their time, for train.json and the benchmark: medians over the
-// steps after the first (which also carries the first full weights and TensorFlow's warm-up).
+// Where multi-replica steps spent their time, for train.json, the curves and the benchmark: medians
+// over the steps, by default without the first (which also carries the first full weights and
+// TensorFlow's warm-up).
 import type { StepTiming } from './coordinator.js';
 
 export interface ReplicaSummary {
@@ -22,8 +23,8 @@ const median = (xs: number[]): number => {
   return s.length === 0 ? 0 : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-export function replicaSummary(timings: readonly StepTiming[]): ReplicaSummary {
-  const t = timings.length > 1 ? timings.slice(1) : timings;
+export function replicaSummary(timings: readonly StepTiming[], o: { warmup?: boolean } = {}): ReplicaSummary {
+  const t = (o.warmup ?? true) && timings.length > 1 ? timings.slice(1) : timings;
   const step = t.map((x) => x.roundTripMs + x.reduceMs + x.updateMs);
   const stepMs = median(step);
   const computeMs = median(t.map((x) => x.computeMs));

@@ -30,7 +30,8 @@ export function formatRate(p: Progress, rate: number | undefined): string {
 
 export function formatCount(n: number, unit: string | undefined): string {
   if (unit === 'B') return n >= 1e9 ? `${(n / 1e9).toFixed(2)} GB` : `${(n / 1e6).toFixed(1)} MB`;
-  return `${n}`;
+  // Fractional progress (1.4 of 4 sets): two decimals, not 1.4000000000000001.
+  return Number.isInteger(n) ? `${n}` : n.toFixed(2);
 }
 
 export function formatDuration(seconds: number): string {

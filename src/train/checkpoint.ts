@@ -103,6 +103,12 @@ async function problem(dir: string): Promise<string | undefined> {
   return undefined;
 }
 
+/** Step of the newest checkpoint folder under `root` (not verified), for messages. */
+export async function newestCheckpointStep(root: string): Promise<number | undefined> {
+  const steps = (await readdir(root).catch(() => [] as string[])).map((n) => NAME.exec(n)?.[1]).filter((x): x is string => x !== undefined).map(Number);
+  return steps.length ? Math.max(...steps) : undefined;
+}
+
 /** The newest valid checkpoint under `root`; broken ones are reported through `warn` and skipped. */
 export async function loadLatestCheckpoint<S>(tf: Tf, root: string, warn: (message: string) => void): Promise<Checkpoint<S> | undefined> {
   const names = (await readdir(root).catch(() => [] as string[])).filter((n) => NAME.test(n)).sort().reverse();

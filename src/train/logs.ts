@@ -19,6 +19,9 @@ const TAGS: Record<string, string> = {
   lr: 'learning rate',
   images_per_second: 'images/s',
   reg_coef: 'regularization coefficient',
+  replica_step_ms: 'replicas/step ms',
+  replica_compute_ms: 'replicas/compute ms (slowest)',
+  replica_overhead_ms: 'replicas/transfer and update ms',
 };
 
 export class TrainLog {

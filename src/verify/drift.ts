@@ -37,7 +37,7 @@ export function compareStage(name: string, locked: LockedStage, now: LockedStage
       ok = false;
       lines.push(a === undefined ? `new output ${f}` : b === undefined ? `output ${f} is missing` : `${f} differs (${short(a)} → ${short(b)})`);
     }
-    if (ok) lines.push(`${files.length} ${files.length === 1 ? 'output' : 'outputs'} identical`);
+    if (ok && files.length > 0) lines.push(`${files.length} ${files.length === 1 ? 'output' : 'outputs'} identical`);
   }
   let checked = 0;
   for (const [m, a] of Object.entries(locked.metrics)) {

@@ -1,4 +1,4 @@
-import { cp, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadTf, type Tf } from '../../src/backend/tf.js';
 import { InputPipeline, type InputState } from '../../src/data/input.js';
@@ -8,7 +8,7 @@ import { createFaceModel, type FaceModel } from '../../src/model/model.js';
 import { ReplicaDied, ReplicaSet } from '../../src/replica/coordinator.js';
 import { replicaSummary } from '../../src/replica/summary.js';
 import { StageFailure, type StageContext } from '../../src/stage-api.js';
-import { loadLatestCheckpoint, saveCheckpoint } from '../../src/train/checkpoint.js';
+import { loadLatestCheckpoint, newestCheckpointStep, saveCheckpoint } from '../../src/train/checkpoint.js';
 import { resolveTrainConfig, type TrainConfig, type TrainParams } from '../../src/train/config.js';
 import { TrainLog } from '../../src/train/logs.js';
 import { PeriodicEval } from '../../src/train/periodic-eval.js';
@@ -70,7 +70,7 @@ export async function runTrain(ctx: Ctx): Promise<void> {
     result = await trainLoop(tf, ctx, cfg, model, opt, input, log, resumed, evals, replicas);
   } catch (e) {
     replicas?.kill();
-    if (e instanceof ReplicaDied) throw new StageFailure(`${e.message}\n${resumeHint(await lastCheckpoint(ctx))}`);
+    if (e instanceof ReplicaDied) throw new StageFailure(`${e.message}\n${resumeHint(await newestCheckpointStep(path.join(ctx.workDir!, 'checkpoints')))}`);
     throw e;
   } finally {
     await replicas?.close();
@@ -104,17 +104,16 @@ async function startReplicas(tf: Tf, ctx: Ctx, cfg: TrainConfig, model: FaceMode
   return set;
 }
 
-async function lastCheckpoint(ctx: Ctx): Promise<number | undefined> {
-  const dir = path.join(ctx.workDir!, 'checkpoints');
-  const names = await readdir(dir).catch(() => [] as string[]);
-  const steps = names.map((n) => /^ckpt-(\d+)$/.exec(n)?.[1]).filter((x): x is string => x !== undefined).map(Number);
-  return steps.length ? Math.max(...steps) : undefined;
-}
-
 const resumeHint = (step: number | undefined): string =>
   step === undefined
     ? 'no checkpoint was written yet: run again to start over (with this or another replica count)'
     : `the last checkpoint is step ${step}: run again to resume from it (with this or another replica count)`;
+
+/** Where the replicas' last `n` steps went, for the curves (TensorBoard). */
+function replicaCurves(set: ReplicaSet, n: number): Record<string, number> {
+  const s = replicaSummary(set.timings.slice(-n), { warmup: false });
+  return { replica_step_ms: s.stepMs, replica_compute_ms: s.computeMs, replica_overhead_ms: s.overheadMs };
+}
 
 async function checkpoint(ctx: Ctx, cfg: TrainConfig, model: FaceModel, opt: Sgd, state: LoopState): Promise<void> {
   const m = model.getState();
@@ -152,7 +151,7 @@ async function trainLoop(tf: Tf, ctx: Ctx, cfg: TrainConfig, model: FaceModel, o
     if (state.step % cfg.logEvery === 0 || state.step === cfg.steps) {
       const ips = (windowImages * 1000) / Math.max(1, Date.now() - windowStart);
       [windowStart, windowImages] = [Date.now(), 0];
-      await log.write({ step: state.step, loss: last.loss, inference_loss: last.inferenceLoss, regularization_loss: last.regularizationLoss, accuracy: last.accuracy, accuracy_cos: last.accuracyCos, lr, images_per_second: ips, reg_coef: state.regCoef });
+      await log.write({ step: state.step, loss: last.loss, inference_loss: last.inferenceLoss, regularization_loss: last.regularizationLoss, accuracy: last.accuracy, accuracy_cos: last.accuracyCos, lr, images_per_second: ips, reg_coef: state.regCoef, ...(replicas ? replicaCurves(replicas, cfg.logEvery) : {}) });
       ctx.progress({ done: state.step, total: cfg.steps, unit: 'steps', note: `loss ${last.loss.toFixed(3)} acc ${last.accuracyCos.toFixed(3)} ${ips.toFixed(1)} img/s` });
     }
     if (evals && (state.step % ctx.params.eval!.every === 0 || state.step === cfg.steps)) {

@@ -60,6 +60,8 @@ test('2 replicas × 6 images learn as 1 replica accumulating 2 × 6 does, and sa
   assert.ok(summary.replicas!.computeMs > 0 && summary.replicas!.stepMs >= summary.replicas!.computeMs);
   assert.ok(summary.replicas!.bytesReceived > 0);
   assert.equal((JSON.parse(await readFile(path.join(one.outDir, 'train.json'), 'utf8')) as { replicas: unknown }).replicas, null);
+  const logged = (await readFile(path.join(two.outDir, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
+  assert.ok(logged.every((l) => l.replica_compute_ms! > 0 && l.replica_step_ms! >= l.replica_compute_ms! && l.replica_overhead_ms! >= 0), 'each log line says where the replicas\' steps went');
 });
 
 test('a killed replica fails the stage with a clear error; the re-run resumes from the checkpoint with another replica count', async (t) => {
