@@ -50,9 +50,9 @@ function oneReplica(tf: Tf, cfg: TrainConfig, b: MicroBatch): number {
 async function twoReplicas(tf: Tf, cfg: TrainConfig, b: MicroBatch) {
   const m = createFaceModel(tf, cfg.model, { seed: 1 });
   const opt = new Sgd(tf, m.params.trainable(), cfg.sgd);
-  const set = await ReplicaSet.start(tf, m, { replicas: 2, log: () => undefined });
+  const set = await ReplicaSet.start(tf, m, opt, cfg.sgd, { replicas: 2, log: () => undefined });
   try {
-    for (let s = 0; s < STEPS; s++) await set.step(opt, [b], { lr: 0.01, step: s, seed: 1, regCoef: 1 });
+    for (let s = 0; s < STEPS; s++) await set.step([b], { lr: 0.01, step: s, seed: 1, regCoef: 1 });
     return replicaSummary(set.timings);
   } finally {
     await set.close();
@@ -122,8 +122,9 @@ export async function benchReplicas(): Promise<BenchResult> {
     rows.push([`${name}: 2 replicas step`, two.stepMs]);
     rows.push([`  of which the slowest replica's compute`, two.computeMs]);
     rows.push([`  of which transfer, waiting, averaging, update (${((two.bytesSent + two.bytesReceived) / 1e6).toFixed(1)} MB moved)`, two.overheadMs]);
-    rows.push([`    averaging the gradients (coordinator)`, two.reduceMs]);
-    rows.push([`    update + handing the new weights over (coordinator)`, two.updateMs]);
+    rows.push([`    averaging, update and writing the weights (coordinator)`, two.updateMs]);
+    rows.push([`    weights into TensorFlow (replica: file read, assign)`, two.loadMs]);
+    rows.push([`    gradients out of TensorFlow (replica: dataSync, file write)`, two.writeMs]);
     ratios.push([`${name}: 2-replica step / 1-replica step`, two.stepMs / one]);
     ratios.push([`${name}: transfer and coordination share of a 2-replica step`, two.overheadShare]);
     if (classes > 1000) r50 = two;
@@ -143,14 +144,15 @@ export async function benchReplicas(): Promise<BenchResult> {
   if (r50) {
     // Assumptions, stated: a P100 does r50 forward+backward at ~180 img/s at 112 px (≈ 3 × 6.3
     // GFLOP per image at ~60% of its 9.3 TFLOP/s fp32), so a 128-image share takes ~0.71 s. The
-    // coordinator's CPU work is what was measured here (its update; averaging, scaled to 3
-    // replicas; reading 3 gradient files); each replica reads the weights and writes its gradients
-    // at the speeds above, on its own core, and copies both over PCIe 3.0 ×16 (~12 GB/s).
+    // CPU-side costs are the ones measured above, scaled by bytes: the coordinator's one pass over
+    // memory (R gradients, W and V read; V, W and the file written: R + 4 streams, from R = 2 to
+    // 3) plus reading 3 gradient files; a replica's weights in and gradients out of TensorFlow as
+    // measured (there, through the host copy of a GPU tensor), plus PCIe 3.0 ×16 (~12 GB/s) each way.
     const compute = 128 / 180;
     const overhead = (bytes: number) => {
       const f = bytes / allBytes;
-      const coordinator = f * (r50!.updateMs + 2 * r50!.reduceMs) / 1000 + (3 * bytes) / 1e9 / shm.read;
-      const replica = bytes / 1e9 / shm.read + bytes / 1e9 / shm.write + (2 * bytes) / 12e9;
+      const coordinator = (f * r50!.updateMs * (3 + 4)) / (2 + 4) / 1000 + (3 * bytes) / 1e9 / shm.read;
+      const replica = (f * (r50!.loadMs + r50!.writeMs)) / 1000 + (2 * bytes) / 12e9;
       return coordinator + replica;
     };
     const central = overhead(allBytes);

@@ -6,9 +6,9 @@
 // replica's own, as in the original.
 //
 // Transport: one Unix domain socket per replica for control frames and its share of the pixels
-// (wire.ts); weights and gradients through files in shared memory (shm.ts): the coordinator
-// writes each weight into the one weights file as soon as it is updated, every replica reads it,
-// and each replica writes its gradients into its own file.
+// (wire.ts); weights and gradients through files in shared memory (shm.ts): each replica writes
+// its gradients into its own file, the coordinator's worker threads average and apply them and
+// write the new weights into the one weights file every replica reads (shared-update.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
@@ -17,12 +17,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { Tensor } from '@tensorflow/tfjs';
 import type { Tf } from '../backend/tf.js';
 import type { FaceModel } from '../model/model.js';
-import type { Sgd } from '../train/optimizer.js';
-import { applyGradients, type MicroBatch, type StepStats } from '../train/step.js';
-import { layoutOf, offsets, type GradsMeta, type InitMeta, type Layout, type StepMeta } from './protocol.js';
+import type { Sgd, SgdConfig } from '../train/optimizer.js';
+import type { MicroBatch, StepStats } from '../train/step.js';
+import { layoutOf, type GradsMeta, type InitMeta, type Layout, type StepMeta } from './protocol.js';
+import { SharedUpdate } from './shared-update.js';
 import { makeShmFolder, removeShmFolder, ShmFile } from './shm.js';
 import { FrameReader, sendFrame } from './wire.js';
 
@@ -42,10 +42,11 @@ export interface StepTiming {
   roundTripMs: number;
   /** The slowest replica's gradient computation. */
   computeMs: number;
-  /** Averaging the gradients and statistics, here. */
-  reduceMs: number;
-  /** The update and handing the new weights to the sockets. */
+  /** Averaging, the update and writing the new weights (SharedUpdate), here. */
   updateMs: number;
+  /** The slowest replica's reading and assigning of the weights, and writing of its gradients. */
+  loadMs: number;
+  writeMs: number;
   bytesSent: number;
   bytesReceived: number;
 }
@@ -54,9 +55,8 @@ interface Replica {
   index: number;
   device: string;
   child: ChildProcess;
-  /** The file its gradients and moving statistics arrive in, and the buffer they are read into. */
+  /** The file its gradients and moving statistics arrive in. */
   grads: ShmFile;
-  gradsBuffer: Buffer;
   sock?: Socket;
   reader?: FrameReader;
   stderr: string[];
@@ -69,14 +69,14 @@ export class ReplicaSet {
   private closing = false;
   readonly timings: StepTiming[] = [];
 
-  private readonly weightsAt: Map<string, number>;
+  private constructor(private readonly tf: Tf, private readonly model: FaceModel, private readonly opt: Sgd, private readonly layout: Layout, private readonly replicas: Replica[], private readonly server: Server, private readonly socketPath: string, private readonly weights: ShmFile, private readonly shmDir: string, private readonly update: SharedUpdate) {}
 
-  private constructor(private readonly tf: Tf, private readonly model: FaceModel, private readonly layout: Layout, private readonly replicas: Replica[], private readonly server: Server, private readonly socketPath: string, private readonly weights: ShmFile, private readonly shmDir: string) {
-    this.weightsAt = offsets(layout.weights);
-  }
-
-  /** Starts `replicas` processes, each building `model`'s architecture, and waits until all are ready. */
-  static async start(tf: Tf, model: FaceModel, o: ReplicaOptions): Promise<ReplicaSet> {
+  /**
+   * Starts `replicas` processes, each building `model`'s architecture, and waits until all are
+   * ready. From then on the weights and the optimizer's momentum live in shared arrays: `store()`
+   * puts them back into `model` and `opt` for whoever reads those (checkpoints, evaluation).
+   */
+  static async start(tf: Tf, model: FaceModel, opt: Sgd, sgd: SgdConfig, o: ReplicaOptions): Promise<ReplicaSet> {
     // Unix socket paths are limited to ~107 bytes: the temp folder, not the (deep) work folder.
     const socketPath = path.join(os.tmpdir(), `facepipe-${process.pid}-${randomBytes(4).toString('hex')}.sock`);
     const server = createServer();
@@ -95,7 +95,7 @@ export class ReplicaSet {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       const grads = ShmFile.create(path.join(shmDir, `grads-${index}`), layout.bytes);
-      const r: Replica = { index, device, child, grads, gradsBuffer: Buffer.allocUnsafe(layout.bytes), stderr: [], dead: undefined as unknown as Promise<never> };
+      const r: Replica = { index, device, child, grads, stderr: [], dead: undefined as unknown as Promise<never> };
       for (const s of [child.stdout!, child.stderr!]) {
         createInterface({ input: s }).on('line', (line) => {
           o.log(`[replica ${index}] ${line}`);
@@ -109,7 +109,9 @@ export class ReplicaSet {
       r.dead.catch(() => undefined);
       replicas.push(r);
     }
-    const set = new ReplicaSet(tf, model, layout, replicas, server, socketPath, weights, shmDir);
+    const update = SharedUpdate.forModel(model, layout, o.replicas, sgd, weights.fd);
+    update.load(opt);
+    const set = new ReplicaSet(tf, model, opt, layout, replicas, server, socketPath, weights, shmDir, update);
     try {
       await set.connect(o.log);
     } catch (e) {
@@ -154,9 +156,9 @@ export class ReplicaSet {
    * One optimizer update. `micro` are the global micro-batches (replicas × the per-replica size):
    * micro-batch j's images [r·n/R, (r+1)·n/R) go to replica r.
    */
-  async step(opt: Sgd, micro: readonly MicroBatch[], o: { step: number; seed: number; lr: number; regCoef: number }): Promise<StepStats> {
+  async step(micro: readonly MicroBatch[], o: { step: number; seed: number; lr: number; regCoef: number }): Promise<StepStats> {
     try {
-      return await this.exchange(opt, micro, o);
+      return await this.exchange(micro, o);
     } catch (e) {
       throw await this.explain(e as Error);
     }
@@ -173,14 +175,14 @@ export class ReplicaSet {
     return died ?? e;
   }
 
-  private async exchange(opt: Sgd, micro: readonly MicroBatch[], o: { step: number; seed: number; lr: number; regCoef: number }): Promise<StepStats> {
+  private async exchange(micro: readonly MicroBatch[], o: { step: number; seed: number; lr: number; regCoef: number }): Promise<StepStats> {
     const R = this.replicas.length;
     const bytes = this.layout.bytes;
     const size = this.model.config.backbone.inputSize;
     const px = size * size * 3;
     let bytesSent = 0;
     if (!this.weightsSent) {
-      for (const p of this.layout.weights) this.weights.writeAt(p.v.dataSync<'float32'>(), this.weightsAt.get(p.spec.name)!);
+      await this.update.writeAll();
       bytesSent += await this.announceWeights();
     }
     const t0 = performance.now();
@@ -200,42 +202,27 @@ export class ReplicaSet {
       const f = await r.reader!.next();
       if (f.kind === 'error') throw new Error(`replica ${r.index} failed: ${f.meta.message as string}`);
       if (f.kind !== 'grads') throw new Error(`replica ${r.index}: expected 'grads', got '${f.kind}'`);
-      await r.grads.readAll(r.gradsBuffer);
+      await r.grads.readAll(this.update.grads[r.index]!);
       return f;
     });
     const t1 = performance.now();
     const metas = frames.map((f) => f.meta as unknown as GradsMeta);
-    const mean = average(this.replicas.map((r) => r.gradsBuffer), R);
+    // Averaging, the L2 gradient (counted once), the update and writing the new weights: one pass.
+    const reg = await this.update.step(o.lr, o.regCoef);
     const t2 = performance.now();
-    const stats = this.update(opt, mean, metas, o);
     bytesSent += await this.announceWeights();
-    const t3 = performance.now();
-    this.timings.push({ roundTripMs: t1 - t0, computeMs: Math.max(...metas.map((m) => m.computeMs)), reduceMs: t2 - t1, updateMs: t3 - t2, bytesSent, bytesReceived: R * bytes });
-    return stats;
+    const avg = (k: 'inferenceLoss' | 'accuracy' | 'accuracyCos') => metas.reduce((a, m) => a + m[k], 0) / R;
+    // As the in-process step: no L2 term at all when its coefficient has decayed to 0.
+    const regularizationLoss = o.regCoef !== 0 ? reg : 0;
+    const inferenceLoss = avg('inferenceLoss');
+    const slowest = (k: 'computeMs' | 'loadMs' | 'writeMs') => Math.max(...metas.map((m) => m[k]));
+    this.timings.push({ roundTripMs: t1 - t0, computeMs: slowest('computeMs'), loadMs: slowest('loadMs'), writeMs: slowest('writeMs'), updateMs: t2 - t1, bytesSent, bytesReceived: R * bytes });
+    return { inferenceLoss, regularizationLoss, accuracy: avg('accuracy'), accuracyCos: avg('accuracyCos'), loss: inferenceLoss + o.regCoef * regularizationLoss };
   }
 
-  /** Applies the averaged gradients (views into `mean`) and moving statistics, writing each new
-   *  value into the weights file as soon as it exists. */
-  private update(opt: Sgd, mean: Buffer, metas: GradsMeta[], o: { lr: number; regCoef: number }): StepStats {
-    const { tf, layout } = this;
-    const views = layout.views(mean, layout.grads);
-    const byName = new Map(layout.grads.map((p, i) => [p.spec.name, views[i]!]));
-    // Copies: tfjs-node keeps the array a tensor is made from, uploading it only when an op first
-    // needs it, and `mean` is reused for the next step's gradients. The moving statistics may wait
-    // for a checkpoint; the gradients below are consumed by the update right away.
-    for (const p of layout.state) {
-      const v = byName.get(p.spec.name)!;
-      tf.tidy(() => p.v.assign(tf.tensor(v.slice(), p.spec.shape)));
-      this.weights.writeAt(v, this.weightsAt.get(p.spec.name)!);
-    }
-    const grads = new Map<string, Tensor>(layout.trainable.map((p) => [p.spec.name, tf.tensor(byName.get(p.spec.name)!, p.spec.shape)]));
-    const R = metas.length;
-    const avg = (k: 'inferenceLoss' | 'accuracy' | 'accuracyCos') => metas.reduce((a, m) => a + m[k], 0) / R;
-    return applyGradients(tf, this.model, opt, { grads, inferenceLoss: avg('inferenceLoss'), accuracy: avg('accuracy'), accuracyCos: avg('accuracyCos') }, {
-      lr: o.lr,
-      regCoef: o.regCoef,
-      onUpdated: (p) => this.weights.writeAt(p.v.dataSync<'float32'>(), this.weightsAt.get(p.spec.name)!),
-    });
+  /** Puts the current weights, moving statistics and momentum into the model and the optimizer. */
+  store(): void {
+    this.update.store(this.tf, this.opt);
   }
 
   /** Tells every replica the weights file holds new weights; the bytes they will read. */
@@ -267,6 +254,7 @@ export class ReplicaSet {
       r.sock?.destroy();
       r.grads.close();
     }
+    await this.update.close();
     this.weights.close();
     this.server.close();
     rmSync(this.socketPath, { force: true });
@@ -277,20 +265,6 @@ export class ReplicaSet {
   kill(): void {
     for (const r of this.replicas) if (r.child.exitCode === null) r.child.kill('SIGKILL');
   }
-}
-
-/** Element-wise mean of equal-sized float32 buffers, written into the first one; the division is
- *  folded into the last addition, so it is one pass over memory per extra replica. */
-function average(buffers: Buffer[], R: number): Buffer {
-  const f32 = (b: Buffer) => new Float32Array(b.buffer, b.byteOffset, b.length / 4);
-  const acc = f32(buffers[0]!);
-  if (R === 1) return buffers[0]!;
-  for (let k = 1; k < R; k++) {
-    const x = f32(buffers[k]!);
-    if (k < R - 1) for (let i = 0; i < acc.length; i++) acc[i]! += x[i]!;
-    else for (let i = 0; i < acc.length; i++) acc[i] = (acc[i]! + x[i]!) / R;
-  }
-  return buffers[0]!;
 }
 
 export class ReplicaDied extends Error {

@@ -32,6 +32,10 @@ export interface GradsMeta {
   accuracy: number;
   accuracyCos: number;
   computeMs: number;
+  /** Reading and assigning the weights before this step. */
+  loadMs: number;
+  /** Reading the gradients out of TensorFlow and writing them into the file. */
+  writeMs: number;
 }
 
 export interface Layout {

@@ -41,15 +41,18 @@ async function main(): Promise<void> {
   // every variable.
   const buffers = [Buffer.allocUnsafe(layout.bytes), Buffer.allocUnsafe(layout.bytes)];
   let turn = 0;
+  let loadMs = 0;
   try {
     for (;;) {
       const f = await reader.next();
       if (f.kind === 'exit') break;
       if (f.kind === 'weights') {
+        const t0 = performance.now();
         const b = await weightsFile.readAll(buffers[turn++ % 2]!);
         setWeights(tf, model, b);
+        loadMs = performance.now() - t0;
       } else if (f.kind === 'step') {
-        await step(tf, model, sock, f, gradsFile);
+        await step(tf, model, sock, f, gradsFile, loadMs);
         reader.release(f.payload);
       } else throw new Error(`unexpected frame '${f.kind}' from the coordinator`);
     }
@@ -70,7 +73,7 @@ function setWeights(tf: Tf, model: FaceModel, b: Buffer): void {
   });
 }
 
-async function step(tf: Tf, model: FaceModel, sock: Socket, f: Frame, gradsFile: ShmFile): Promise<void> {
+async function step(tf: Tf, model: FaceModel, sock: Socket, f: Frame, gradsFile: ShmFile, loadMs: number): Promise<void> {
   const m = f.meta as unknown as StepMeta;
   const size = model.config.backbone.inputSize;
   let at = f.payload.byteOffset;
@@ -97,7 +100,7 @@ async function step(tf: Tf, model: FaceModel, sock: Socket, f: Frame, gradsFile:
   } finally {
     for (const t of g.grads.values()) t.dispose();
   }
-  const meta: GradsMeta = { inferenceLoss: g.inferenceLoss, accuracy: g.accuracy, accuracyCos: g.accuracyCos, computeMs };
+  const meta: GradsMeta = { inferenceLoss: g.inferenceLoss, accuracy: g.accuracy, accuracyCos: g.accuracyCos, computeMs, loadMs, writeMs: performance.now() - t0 - computeMs };
   await sendFrame(sock, 'grads', meta);
 }
 

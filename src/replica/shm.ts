@@ -31,7 +31,7 @@ export async function makeShmFolder(bytes: number): Promise<string> {
 export const removeShmFolder = (dir: string): Promise<void> => rm(dir, { recursive: true, force: true });
 
 export class ShmFile {
-  private constructor(readonly file: string, private readonly fd: number, readonly bytes: number) {}
+  private constructor(readonly file: string, readonly fd: number, readonly bytes: number) {}
 
   /** Creates (or truncates) a file of `bytes` bytes. */
   static create(file: string, bytes: number): ShmFile {

@@ -10,8 +10,11 @@ export interface ReplicaSummary {
   computeMs: number;
   /** Everything but the slowest replica's compute: moving bytes, waiting, averaging, updating. */
   overheadMs: number;
-  reduceMs: number;
+  /** Averaging, update and writing the weights, in the coordinator. */
   updateMs: number;
+  /** In the slowest replica: weights into TensorFlow, gradients out of it and into the file. */
+  loadMs: number;
+  writeMs: number;
   /** Bytes per step, all replicas together. */
   bytesSent: number;
   bytesReceived: number;
@@ -25,7 +28,7 @@ const median = (xs: number[]): number => {
 
 export function replicaSummary(timings: readonly StepTiming[], o: { warmup?: boolean } = {}): ReplicaSummary {
   const t = (o.warmup ?? true) && timings.length > 1 ? timings.slice(1) : timings;
-  const step = t.map((x) => x.roundTripMs + x.reduceMs + x.updateMs);
+  const step = t.map((x) => x.roundTripMs + x.updateMs);
   const stepMs = median(step);
   const computeMs = median(t.map((x) => x.computeMs));
   const overheadMs = median(t.map((x, i) => step[i]! - x.computeMs));
@@ -34,8 +37,9 @@ export function replicaSummary(timings: readonly StepTiming[], o: { warmup?: boo
     stepMs,
     computeMs,
     overheadMs,
-    reduceMs: median(t.map((x) => x.reduceMs)),
     updateMs: median(t.map((x) => x.updateMs)),
+    loadMs: median(t.map((x) => x.loadMs)),
+    writeMs: median(t.map((x) => x.writeMs)),
     bytesSent: median(t.map((x) => x.bytesSent)),
     bytesReceived: median(t.map((x) => x.bytesReceived)),
     overheadShare: stepMs > 0 ? overheadMs / stepMs : 0,

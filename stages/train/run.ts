@@ -66,7 +66,7 @@ export async function runTrain(ctx: Ctx): Promise<void> {
   let result;
   let replicas: ReplicaSet | undefined;
   try {
-    if (cfg.replicas > 1) replicas = await startReplicas(tf, ctx, cfg, model);
+    if (cfg.replicas > 1) replicas = await startReplicas(tf, ctx, cfg, model, opt);
     result = await trainLoop(tf, ctx, cfg, model, opt, input, log, resumed, evals, replicas);
   } catch (e) {
     replicas?.kill();
@@ -96,8 +96,8 @@ async function resume(tf: Tf, ctx: Ctx, model: FaceModel, opt: Sgd): Promise<Loo
   return ckpt.state;
 }
 
-async function startReplicas(tf: Tf, ctx: Ctx, cfg: TrainConfig, model: FaceModel): Promise<ReplicaSet> {
-  const set = await ReplicaSet.start(tf, model, { replicas: cfg.replicas, log: ctx.log });
+async function startReplicas(tf: Tf, ctx: Ctx, cfg: TrainConfig, model: FaceModel, opt: Sgd): Promise<ReplicaSet> {
+  const set = await ReplicaSet.start(tf, model, opt, cfg.sgd, { replicas: cfg.replicas, log: ctx.log });
   // Which processes are this stage's, for a person (or a test) looking at a running training.
   await writeFile(path.join(ctx.workDir!, 'replicas.json'), JSON.stringify({ coordinator: process.pid, replicas: set.pids }) + '\n');
   ctx.log(`${cfg.replicas} replicas started: pids ${set.pids.join(', ')}`);
@@ -142,7 +142,7 @@ async function trainLoop(tf: Tf, ctx: Ctx, cfg: TrainConfig, model: FaceModel, o
     }
     const lr = learningRate(cfg.lr, state.step, cfg.steps);
     const o = { lr, step: state.step, seed: cfg.seed * 1_000_003 + state.step, regCoef: state.regCoef };
-    last = replicas ? await replicas.step(opt, micro, o) : trainStep(tf, model, opt, micro, o);
+    last = replicas ? await replicas.step(micro, o) : trainStep(tf, model, opt, micro, o);
     if (!Number.isFinite(last.loss)) throw new StageFailure(`the loss became ${last.loss} at step ${state.step} (lr ${lr}): lower the learning rate or check the data`);
     const regCoef = cfg.regDecay !== undefined ? decayRegCoef(state.regCoef, last, cfg.regDecay) : state.regCoef;
     state = { step: state.step + 1, regCoef, input: inputState };
@@ -155,14 +155,19 @@ async function trainLoop(tf: Tf, ctx: Ctx, cfg: TrainConfig, model: FaceModel, o
       ctx.progress({ done: state.step, total: cfg.steps, unit: 'steps', note: `loss ${last.loss.toFixed(3)} acc ${last.accuracyCos.toFixed(3)} ${ips.toFixed(1)} img/s` });
     }
     if (evals && (state.step % ctx.params.eval!.every === 0 || state.step === cfg.steps)) {
+      replicas?.store();
       const scores = await evals.run(tf, model, { bgr: cfg.input.bgr, batchSize: cfg.batchSize });
       await log.write({ step: state.step, ...scores });
       ctx.log(`step ${state.step}: ${Object.entries(scores).map(([k, v]) => `${k} ${v.toFixed(5)}`).join(', ')}`);
     }
     const interrupted = ctx.signal.aborted;
-    if (state.step % cfg.checkpoint.every === 0 || interrupted) await checkpoint(ctx, cfg, model, opt, state);
+    if (state.step % cfg.checkpoint.every === 0 || interrupted) {
+      replicas?.store();
+      await checkpoint(ctx, cfg, model, opt, state);
+    }
     if (interrupted) throw new StageFailure(`interrupted at step ${state.step}; checkpoint saved — run again to resume`);
   }
+  replicas?.store();
   return { ...state, ...(last ? { last } : {}), imagesPerSecond: (images * 1000) / Math.max(1, Date.now() - t0) };
 }
 

@@ -45,13 +45,14 @@ test('one step with 2 replicas × B/2 gives the weights of 1 replica × B (no ba
   const one = await setup(tf, cfg);
   const two = await setup(tf, cfg);
   const start = weights(one.model, 'trainable');
-  const set = await ReplicaSet.start(tf, two.model, { replicas: 2, log: () => undefined });
+  const set = await ReplicaSet.start(tf, two.model, two.opt, cfg.sgd, { replicas: 2, log: () => undefined });
   t.after(async () => { await set.close(); one.dispose(); two.dispose(); });
   for (let step = 0; step < 3; step++) {
     const micro = [batch(8, step), batch(8, step + 10)];
     const o = { lr: 0.1, step, seed: 1, regCoef: 0.5 };
     const a = trainStep(tf, one.model, one.opt, micro, o);
-    const b = await set.step(two.opt, micro, o);
+    const b = await set.step(micro, o);
+    set.store();
     assert.ok(Math.abs(a.inferenceLoss - b.inferenceLoss) < 1e-5, `step ${step}: loss ${a.inferenceLoss} vs ${b.inferenceLoss}`);
     assert.ok(Math.abs(a.regularizationLoss - b.regularizationLoss) < 1e-6, 'the regularization is counted once');
     const d = maxDiff(weights(one.model, 'trainable'), weights(two.model, 'trainable'));
@@ -69,10 +70,11 @@ test('with batch norm, each replica uses its own batch statistics; the moving av
   const cfg = tiny('batch');
   const ref = await setup(tf, cfg);
   const two = await setup(tf, cfg);
-  const set = await ReplicaSet.start(tf, two.model, { replicas: 2, log: () => undefined });
+  const set = await ReplicaSet.start(tf, two.model, two.opt, cfg.sgd, { replicas: 2, log: () => undefined });
   t.after(async () => { await set.close(); ref.dispose(); two.dispose(); });
   const b = batch(8, 4);
-  await set.step(two.opt, [b], { lr: 0.1, step: 0, seed: 1, regCoef: 1 });
+  await set.step([b], { lr: 0.1, step: 0, seed: 1, regCoef: 1 });
+  set.store();
   // The reference: each half's gradient and moving statistics from the same start, averaged.
   const start = ref.model.getState();
   const halves = [0, 1].map((r) => {
