@@ -7,28 +7,9 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { facepipe, tempDir, writeFiles } from '../../helpers.js';
+import { tinyTrainPipeline } from './fixture.js';
 
-const pipeline = (steps: number, replicas: number, batch: number) => `stages:
-  faces:
-    uses: synth
-    with: {identities: 8, images_per_identity: 6, holdout_identities: 3, pairs: 10, size: 32, difficulty: easy}
-  shards:
-    uses: convert
-    with: {input: "\${{ stages.faces.out }}", shards: 2}
-  train:
-    uses: train
-    with:
-      data: \${{ stages.shards.out }}
-      steps: ${steps}
-      batch_size: ${batch}
-      replicas: ${replicas}
-      model: {depth: 18, widths: [8, 16, 16, 32], stem: 8, input_size: 32, embedding: 32}
-      head: {margin: {kind: arcface, s: 16, m: 0.3}}
-      lr: {kind: constant, initial: 0.05}
-      input: {shuffle_buffer: 16}
-      checkpoint: {every: 5, keep: 2}
-      log_every: 5
-`;
+const pipeline = (steps: number, replicas: number, batch: number) => tinyTrainPipeline(steps, { batch_size: batch, replicas });
 
 interface Stage { name: string; status: string; outDir: string; metrics: Record<string, number> }
 
@@ -45,7 +26,7 @@ test('2 replicas × 6 images learn as 1 replica accumulating 2 × 6 does, and sa
   // rounding (the exact one-step equality is test/replica/coordinator.test.ts), which a few steps
   // of ArcFace on 6-image batch norm amplify. So: the same start, and curves that agree.
   const [a, b] = [await tempDir(t), await tempDir(t)];
-  await writeFiles(a, { 'p.yaml': pipeline(40, 1, 6).replace('replicas: 1', 'accumulate: 2') });
+  await writeFiles(a, { 'p.yaml': tinyTrainPipeline(40, { batch_size: 6, accumulate: 2 }) });
   await writeFiles(b, { 'p.yaml': pipeline(40, 2, 6) });
   const [one, two] = [await run(a), await run(b)];
   const [c1, c2] = [(await curve(one)).map((l) => l.inference_loss!), (await curve(two)).map((l) => l.inference_loss!)];

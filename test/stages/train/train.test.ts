@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import { loadTf } from '../../../src/backend/tf.js';
 import { readScalars } from '../../../src/formats/tensorboard.js';
 import { facepipe, tempDir, writeFiles } from '../../helpers.js';
+import { tinyTrainPipeline } from './fixture.js';
 
 interface Stage {
   name: string;
@@ -18,28 +19,8 @@ interface Stage {
   metrics: Record<string, number>;
 }
 
-const pipeline = (steps: number) => `stages:
-  faces:
-    uses: synth
-    with: {identities: 8, images_per_identity: 6, holdout_identities: 3, pairs: 10, size: 32, difficulty: easy}
-  shards:
-    uses: convert
-    with: {input: "\${{ stages.faces.out }}", shards: 2}
-  train:
-    uses: train
-    with:
-      data: \${{ stages.shards.out }}
-      steps: ${steps}
-      batch_size: 12
-      accumulate: 2
-      model: {depth: 18, widths: [8, 16, 16, 32], stem: 8, input_size: 32, embedding: 32}
-      head: {margin: {kind: arcface, s: 16, m: 0.3}}
-      lr: {kind: constant, initial: 0.05}
-      input: {shuffle_buffer: 16}
-      checkpoint: {every: 5, keep: 2}
-      log_every: 5
-      eval: {every: 20, bins: ["\${{ stages.faces.out }}/holdout.bin"]}
-`;
+const pipeline = (steps: number) =>
+  tinyTrainPipeline(steps, { batch_size: 12, accumulate: 2 }, '      eval: {every: 20, bins: ["${{ stages.faces.out }}/holdout.bin"]}\n');
 
 const sha = async (f: string) => createHash('sha256').update(await readFile(f)).digest('hex');
 
