@@ -1,6 +1,6 @@
-// What the coordinator and its replicas say to each other, and how parameters are laid out in a
-// payload. Both sides build the same model from the same config, so a payload carries only
-// numbers: the layout (names, shapes, order) is known on both ends and never sent.
+// What the coordinator and its replicas say to each other, and how parameters are laid out in the
+// shared weights and gradients files. Both sides build the same model from the same config, so the
+// files hold only numbers: the layout (names, shapes, order) is known on both ends and never sent.
 import type { FaceModel, FaceModelConfig } from '../model/model.js';
 import type { Param } from '../model/params.js';
 import { float32Views } from './wire.js';
@@ -8,9 +8,9 @@ import { float32Views } from './wire.js';
 /** 'init': what a replica builds and where it finds the weights and puts its gradients. */
 export interface InitMeta {
   model: FaceModelConfig;
-  /** The shared-memory file the coordinator writes the weights into ('weights' payload layout). */
+  /** The shared-memory file the coordinator writes the weights into (layout.weights order). */
   weights: string;
-  /** This replica's file for its gradients and moving statistics ('grads' payload layout). */
+  /** This replica's file for its gradients and moving statistics (layout.grads order). */
   grads: string;
 }
 
@@ -25,8 +25,8 @@ export interface StepMeta {
   micro: number[];
 }
 
-/** 'grads': a replica's answer; its gradients file then holds the gradient of every trainable parameter, then
- *  every moving statistic after the step, in layout order. */
+/** 'grads': a replica's answer. Its gradients file then holds the gradient of every trainable
+ *  parameter, then every moving statistic after the step, in layout order. */
 export interface GradsMeta {
   inferenceLoss: number;
   accuracy: number;
@@ -41,9 +41,9 @@ export interface GradsMeta {
 export interface Layout {
   trainable: Param[];
   state: Param[];
-  /** The weights file: moving statistics first (they are ready before the update), then weights. */
+  /** The weights file's order: moving statistics, then trainable weights. */
   weights: Param[];
-  /** A gradients file: gradients first (the loss's), then moving statistics. */
+  /** A gradients file's order: trainable weights' gradients, then moving statistics. */
   grads: Param[];
   /** Bytes of either (every parameter once, float32). */
   bytes: number;

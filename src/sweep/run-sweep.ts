@@ -5,6 +5,7 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError } from '../config/diagnostics.js';
+import { uniqueSuffix } from '../store/fs-util.js';
 import type { JsonObject } from '../config/sourced.js';
 import { loadPipeline } from '../config/pipeline.js';
 import { formatText } from '../compare/format.js';
@@ -32,10 +33,19 @@ export function sweepSpec(block: JsonObject | undefined, cli: SweepDim[], parall
   };
 }
 
-async function save(file: string, rec: SweepRecord): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true });
-  await writeFile(`${file}.tmp`, JSON.stringify(rec, null, 2) + '\n');
-  await rename(`${file}.tmp`, file);
+/** Saves of each sweep record, in order: parallel trials finish at the same moment, and two
+ *  renames of one temporary file would race (the second finds it gone). */
+const saving = new Map<string, Promise<void>>();
+
+export function saveSweepRecord(file: string, rec: SweepRecord): Promise<void> {
+  const next = (saving.get(file) ?? Promise.resolve()).catch(() => undefined).then(async () => {
+    await mkdir(path.dirname(file), { recursive: true });
+    const tmp = `${file}.${uniqueSuffix()}.tmp`;
+    await writeFile(tmp, JSON.stringify(rec, null, 2) + '\n');
+    await rename(tmp, file);
+  });
+  saving.set(file, next);
+  return next;
 }
 
 /** --dry-run of a sweep: each trial's plan. */
@@ -61,7 +71,7 @@ export async function runSweep(o: RunOptions, spec: SweepSpec): Promise<number> 
   const id = newRunId();
   const file = path.join(o.runsDir, base.name, '.sweeps', id, 'sweep.json');
   const rec: SweepRecord = { id, pipeline: base.name, trials: trials.map((t) => ({ index: t.index, assignments: t.assignments, status: 'pending' })) };
-  await save(file, rec);
+  await saveSweepRecord(file, rec);
   process.stdout.write(`facepipe: sweep ${id} of '${base.name}': ${trials.length} trials (${spec.mode}${spec.parallel > 1 ? `, ${spec.parallel} at a time` : ''})\n`);
   let stopped = false;
   const onInt = () => (stopped = true);
@@ -77,7 +87,7 @@ export async function runSweep(o: RunOptions, spec: SweepSpec): Promise<number> 
     const summary = await runPrepared(prep, { ...o, sweep: { id, trial: t.index, trials: trials.length, assignments: t.assignments } }, (e) => ui.handle(e));
     rec.trials[t.index] = { ...rec.trials[t.index]!, runId: summary.runId, status: summary.status };
     if (summary.status !== 'succeeded') failed++;
-    await save(file, rec);
+    await saveSweepRecord(file, rec);
     records[t.index] = JSON.parse(await readFile(summary.record, 'utf8')) as RunRecord;
   };
   try {
