@@ -1,6 +1,7 @@
 // The train stage with `replicas: 2`: it learns as one replica does, a replica killed mid-run ends
 // the stage with a clear error, and the re-run resumes from the last checkpoint, here with one.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -27,7 +28,8 @@ test('2 replicas × 6 images learn as 1 replica accumulating 2 × 6 does, and sa
   // of ArcFace on 6-image batch norm amplify. So: the same start, and curves that agree.
   const [a, b] = [await tempDir(t), await tempDir(t)];
   await writeFiles(a, { 'p.yaml': tinyTrainPipeline(40, { batch_size: 6, accumulate: 2 }) });
-  await writeFiles(b, { 'p.yaml': pipeline(40, 2, 6) });
+  // With held-out evaluation: it reads the coordinator's model, which must hold the shared weights.
+  await writeFiles(b, { 'p.yaml': tinyTrainPipeline(40, { batch_size: 6, replicas: 2 }, '      eval: {every: 20, bins: ["${{ stages.faces.out }}/holdout.bin"]}\n') });
   const [one, two] = [await run(a), await run(b)];
   const [c1, c2] = [(await curve(one)).map((l) => l.inference_loss!), (await curve(two)).map((l) => l.inference_loss!)];
   assert.equal(c2.length, 8);
@@ -42,7 +44,10 @@ test('2 replicas × 6 images learn as 1 replica accumulating 2 × 6 does, and sa
   assert.ok(summary.replicas!.bytesReceived > 0);
   assert.equal((JSON.parse(await readFile(path.join(one.outDir, 'train.json'), 'utf8')) as { replicas: unknown }).replicas, null);
   const logged = (await readFile(path.join(two.outDir, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
-  assert.ok(logged.every((l) => l.replica_compute_ms! > 0 && l.replica_step_ms! >= l.replica_compute_ms! && l.replica_overhead_ms! >= 0), 'each log line says where the replicas\' steps went');
+  const evals = logged.filter((l) => 'holdout_accuracy' in l);
+  assert.deepEqual(evals.map((l) => l.step), [20, 40]);
+  assert.ok(evals[1]!.holdout_xnorm! !== evals[0]!.holdout_xnorm!, 'evaluation sees the weights move between steps 20 and 40');
+  assert.ok(logged.filter((l) => 'loss' in l).every((l) => l.replica_compute_ms! > 0 && l.replica_step_ms! >= l.replica_compute_ms! && l.replica_overhead_ms! >= 0), 'each log line says where the replicas\' steps went');
 });
 
 test('a killed replica fails the stage with a clear error; the re-run resumes from the checkpoint with another replica count', async (t) => {
@@ -71,4 +76,25 @@ test('a killed replica fails the stage with a clear error; the re-run resumes fr
   assert.match(log, /resumed from .*ckpt-0000000\d\d \(step \d+\)/);
   const steps = (await curve(resumed)).map((l) => l.step);
   assert.deepEqual(steps, [...Array(40).keys()].map((i) => (i + 1) * 5), 'the curves cover the whole run once');
+});
+
+test('Ctrl-C during 2-replica training checkpoints; the re-run ends with the weights of an uninterrupted run, bit for bit', async (t) => {
+  const [a, b] = [await tempDir(t), await tempDir(t)];
+  await writeFiles(a, { 'p.yaml': pipeline(60, 2, 6) });
+  await writeFiles(b, { 'p.yaml': pipeline(60, 2, 6) });
+  const straight = await run(a);
+  const runner = facepipe(['run', 'p.yaml'], { cwd: b });
+  const work = path.join(b, 'runs', '.facepipe', 'work');
+  for (let i = 0; i < 1200; i++) {
+    const keys = existsSync(work) ? await readdir(work) : [];
+    if (keys.some((k) => existsSync(path.join(work, k, 'checkpoints', 'ckpt-000000005')))) break;
+    await sleep(50);
+  }
+  runner.kill('SIGINT');
+  const stopped = await runner;
+  assert.equal(stopped.exitCode, 130, stopped.all);
+  const resumed = await run(b);
+  assert.match(await readFile(path.join(b, 'runs', 'p', 'latest', 'logs', 'train.log'), 'utf8'), /resumed from .*\(step \d+\)/);
+  const sha = async (s: Stage) => createHash('sha256').update(await readFile(path.join(s.outDir, 'model', 'weights.bin'))).digest('hex');
+  assert.equal(await sha(resumed), await sha(straight));
 });
