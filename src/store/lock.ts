@@ -10,15 +10,15 @@
 //
 // Takeover of a stale lock is serialized per stale *generation*: a taker must first create the
 // marker `<K>.lock.takeover.<token>.<n>` exclusively, then re-read the lock, check it is still that
-// generation and still stale, remove it and create its own. A marker older than a few seconds
-// belongs to a taker that died; the next one uses n+1, so no one ever deletes a marker another
-// process may have just created (the race that makes "break a stale mkdir mutex" unsafe).
+// generation and still stale, and replace it with its own in one rename. A marker older than a
+// few seconds belongs to a taker that died; the next one uses n+1, so no one ever deletes a marker
+// another process may have just created (the race that makes "break a stale mkdir mutex" unsafe).
 import { readFileSync, unlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { isErrno, sleep } from './fs-util.js';
+import { isErrno, sleep, uniqueSuffix } from './fs-util.js';
 import { checkKey } from './layout.js';
 import {
   createExclusive, generation, hostId, infoOf, judgeStale, lockPath, readRaw,
@@ -126,9 +126,12 @@ async function takeover(file: string, seen: Present, info: LockRequest, o: Resol
     if (cur.kind === 'missing' || generation(cur) !== gen) return undefined;
     const reason = judgeStale(cur, o.staleMs);
     if (!reason) return undefined;
-    await fs.rm(file, { force: true });
+    // Replaced in one rename, never removed then re-created: in that gap a newcomer's exclusive
+    // create would win, and the stale lock would vanish without a takeover being reported.
     const mine = newLockFile(info);
-    if (!(await createExclusive(file, JSON.stringify(mine)))) return undefined;
+    const tmp = `${file}.${uniqueSuffix()}.tmp`;
+    await fs.writeFile(tmp, JSON.stringify(mine), { flag: 'wx' });
+    await fs.rename(tmp, file);
     o.onTakeover?.(infoOf(cur, info.key), reason);
     return mine;
   } finally {
