@@ -25,12 +25,10 @@ export class Sgd {
    *  ops (each assign swaps in a new buffer and frees the old one), so the update is done one
    *  parameter at a time, each in its own tidy: it needs a few copies of the largest weight, not of
    *  all of them. With `release`, the caller hands the gradients over and each is disposed as soon
-   *  as its parameter is updated. `onUpdated` sees each parameter right after its update (to start
-   *  sending it while the next is computed). */
-  apply(grads: ReadonlyMap<string, Tensor>, lr: number, opts: { release?: boolean; onUpdated?: (p: Param) => void } = {}): void {
+   *  as its parameter is updated. */
+  apply(grads: ReadonlyMap<string, Tensor>, lr: number, opts: { release?: boolean } = {}): void {
     const { tf, c } = this;
-    for (const p of this.params) {
-      const { spec, v: w } = p;
+    for (const { spec, v: w } of this.params) {
       const g = grads.get(spec.name);
       const v = this.slots.get(spec.name)!;
       const next = tf.tidy(() => (g ? tf.sub(tf.mul(v, c.momentum), tf.mul(g, lr)) : tf.mul(v, c.momentum)));
@@ -41,7 +39,6 @@ export class Sgd {
         const decayed = c.weightDecay > 0 ? tf.sub(w, tf.mul(w, lr * c.weightDecay)) : w;
         w.assign(tf.add(decayed, v));
       });
-      opts.onUpdated?.(p);
     }
   }
 

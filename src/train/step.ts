@@ -11,7 +11,6 @@ import type { Scalar, Tensor, Tensor1D, Tensor4D } from '@tensorflow/tfjs';
 import type { Tf } from '../backend/tf.js';
 import { accuracy, crossEntropy } from '../model/head.js';
 import type { FaceModel } from '../model/model.js';
-import type { Param } from '../model/params.js';
 import { regularizedParams } from '../model/regularization.js';
 import type { Sgd } from './optimizer.js';
 
@@ -97,11 +96,11 @@ export function computeGradients(tf: Tf, model: FaceModel, micro: readonly Micro
 
 /** Adds the regularization gradient to `g.grads` and applies one SGD update, which takes the
  *  gradients over (they are disposed). Returns the step's statistics. */
-export function applyGradients(tf: Tf, model: FaceModel, opt: Sgd, g: Gradients, o: { lr: number; regCoef: number; onUpdated?: (p: Param) => void }): StepStats {
+export function applyGradients(tf: Tf, model: FaceModel, opt: Sgd, g: Gradients, o: { lr: number; regCoef: number }): StepStats {
   let regularizationLoss = 0;
   try {
     if (o.regCoef !== 0) regularizationLoss = addRegularization(tf, model, g.grads, o.regCoef);
-    opt.apply(g.grads, o.lr, { release: true, ...(o.onUpdated ? { onUpdated: o.onUpdated } : {}) });
+    opt.apply(g.grads, o.lr, { release: true });
   } finally {
     for (const t of g.grads.values()) t.dispose();
   }
