@@ -32,8 +32,6 @@ const START_TIMEOUT_MS = 180_000;
 export interface ReplicaOptions {
   replicas: number;
   log(line: string): void;
-  /** Extra environment for every replica. */
-  env?: Record<string, string>;
 }
 
 /** Where a step's time went, in milliseconds, and the bytes it moved (all replicas together). */
@@ -91,7 +89,7 @@ export class ReplicaSet {
     for (let index = 0; index < o.replicas; index++) {
       const device = devices.length > 0 ? devices[index % devices.length]! : String(index);
       const child = spawn(process.execPath, [MAIN], {
-        env: { ...process.env, ...o.env, FACEPIPE_REPLICA_SOCKET: socketPath, FACEPIPE_REPLICA_INDEX: String(index), CUDA_VISIBLE_DEVICES: device, TF_NUM_INTRAOP_THREADS: threads },
+        env: { ...process.env, FACEPIPE_REPLICA_SOCKET: socketPath, FACEPIPE_REPLICA_INDEX: String(index), CUDA_VISIBLE_DEVICES: device, TF_NUM_INTRAOP_THREADS: threads },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       const grads = ShmFile.create(path.join(shmDir, `grads-${index}`), layout.bytes);

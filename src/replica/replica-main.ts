@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   const model = createFaceModel(tf, meta.model);
   const layout = layoutOf(model);
   const weightsFile = ShmFile.open(meta.weights, layout.bytes);
-  const gradsFile = ShmFile.open(meta.grads, layout.bytes);
+  const grads: GradsOut = { file: ShmFile.open(meta.grads, layout.bytes), place: offsets(layout.grads) };
   await sendFrame(sock, 'ready', { backend: info.backend, package: info.package, pid: process.pid });
   // The variables are assigned views of a weights buffer, which tfjs-node uploads only when an op
   // first reads them: two buffers in turn, so one is overwritten only after the other has replaced
@@ -52,7 +52,7 @@ async function main(): Promise<void> {
         setWeights(tf, model, b);
         loadMs = performance.now() - t0;
       } else if (f.kind === 'step') {
-        await step(tf, model, sock, f, gradsFile, loadMs);
+        await step(tf, model, sock, f, grads, loadMs);
         reader.release(f.payload);
       } else throw new Error(`unexpected frame '${f.kind}' from the coordinator`);
     }
@@ -73,7 +73,13 @@ function setWeights(tf: Tf, model: FaceModel, b: Buffer): void {
   });
 }
 
-async function step(tf: Tf, model: FaceModel, sock: Socket, f: Frame, gradsFile: ShmFile, loadMs: number): Promise<void> {
+/** Gradients file and where each parameter goes in it. */
+interface GradsOut {
+  file: ShmFile;
+  place: Map<string, number>;
+}
+
+async function step(tf: Tf, model: FaceModel, sock: Socket, f: Frame, out: GradsOut, loadMs: number): Promise<void> {
   const m = f.meta as unknown as StepMeta;
   const size = model.config.backbone.inputSize;
   let at = f.payload.byteOffset;
@@ -88,15 +94,14 @@ async function step(tf: Tf, model: FaceModel, sock: Socket, f: Frame, gradsFile:
   const g = computeGradients(tf, model, micro, { step: m.step, seed: m.seed, firstMicro: m.firstMicro });
   const computeMs = performance.now() - t0;
   const layout = layoutOf(model);
-  const place = offsets(layout.grads);
   // Gradients, then moving statistics, each into its place in this replica's gradients file.
   try {
     for (const p of layout.trainable) {
       const t = g.grads.get(p.spec.name);
-      gradsFile.writeAt(t ? t.dataSync<'float32'>() : new Float32Array(layout.size(p)), place.get(p.spec.name)!);
+      out.file.writeAt(t ? t.dataSync<'float32'>() : new Float32Array(layout.size(p)), out.place.get(p.spec.name)!);
       t?.dispose();
     }
-    for (const p of layout.state) gradsFile.writeAt(p.v.dataSync<'float32'>(), place.get(p.spec.name)!);
+    for (const p of layout.state) out.file.writeAt(p.v.dataSync<'float32'>(), out.place.get(p.spec.name)!);
   } finally {
     for (const t of g.grads.values()) t.dispose();
   }

@@ -33,14 +33,10 @@ export interface Chunk {
   regularized: boolean;
 }
 
-export interface UpdateJob {
-  lr: number;
-  momentum: number;
-  weightDecay: number;
-  /** 2·coef·regCoef: the L2 term's gradient factor (0 when off). */
-  l2: number;
-  chunks: number[];
-}
+/** A step's hyperparameters, sent to every worker; 'write' only writes the current values out. */
+export type UpdateJob =
+  | { mode: 'step'; lr: number; momentum: number; weightDecay: number; /** 2·coef·regCoef: the L2 term's gradient factor (0 when off). */ l2: number }
+  | { mode: 'write' };
 
 export class SharedUpdate {
   /** Weights, momentum (trainable, in layout order), moving statistics; one gradient buffer per replica. */
@@ -50,6 +46,8 @@ export class SharedUpdate {
   readonly grads: Buffer[];
   private readonly chunks: Chunk[];
   private readonly workers: Worker[];
+  /** The chunks of each worker (chunk i goes to worker i mod n), fixed for the run. */
+  private readonly assigned: number[][];
 
   constructor(private readonly layout: Layout, replicas: number, private readonly sgd: SgdConfig, private readonly l2coef: number, regularized: ReadonlySet<string>, weightsFd: number) {
     const size = (n: number) => new Float32Array(new SharedArrayBuffer(4 * n));
@@ -76,7 +74,8 @@ export class SharedUpdate {
       at += layout.size(p);
     }
     const n = Math.max(1, Math.min(os.availableParallelism(), 8, this.chunks.length));
-    this.workers = Array.from({ length: n }, () => new Worker(WORKER, { workerData: { w: this.w, v: this.v, s: this.s, grads: this.grads.map((g) => g.buffer), chunks: this.chunks, fd: weightsFd } }));
+    this.assigned = Array.from({ length: n }, (_, k) => this.chunks.map((_, i) => i).filter((i) => i % n === k));
+    this.workers = this.assigned.map((mine) => new Worker(WORKER, { workerData: { w: this.w, v: this.v, s: this.s, grads: this.grads.map((g) => g.buffer), chunks: mine.map((i) => this.chunks[i]!), fd: weightsFd } }));
     for (const wk of this.workers) wk.unref();
   }
 
@@ -108,7 +107,7 @@ export class SharedUpdate {
 
   /** Writes every chunk of weights and statistics into the weights file (the first step). */
   async writeAll(): Promise<void> {
-    await this.run({ lr: 0, momentum: 0, weightDecay: 0, l2: 0, chunks: [] }, 'write');
+    await this.run({ mode: 'write' });
   }
 
   /**
@@ -116,7 +115,7 @@ export class SharedUpdate {
    * file. Returns coef·Σw² over the regularised weights before the update (the L2 loss).
    */
   async step(lr: number, regCoef: number): Promise<number> {
-    const sums = await this.run({ lr, momentum: this.sgd.momentum, weightDecay: this.sgd.weightDecay, l2: 2 * this.l2coef * regCoef, chunks: [] }, 'step');
+    const sums = await this.run({ mode: 'step', lr, momentum: this.sgd.momentum, weightDecay: this.sgd.weightDecay, l2: 2 * this.l2coef * regCoef });
     // Summed in chunk order: the same value whatever the number of workers.
     let total = 0;
     for (const x of sums) total += x;
@@ -147,20 +146,18 @@ export class SharedUpdate {
     }
   }
 
-  /** Splits the chunks over the workers (chunk i to worker i mod n) and gathers per-chunk sums. */
-  private async run(job: UpdateJob, mode: 'step' | 'write'): Promise<Float64Array> {
-    const n = this.workers.length;
+  /** Runs `job` on every worker's chunks and gathers the per-chunk sums, in chunk order. */
+  private async run(job: UpdateJob): Promise<Float64Array> {
     const sums = new Float64Array(this.chunks.length);
     await Promise.all(this.workers.map((wk, k) => new Promise<void>((resolve, reject) => {
-      const chunks = this.chunks.map((_, i) => i).filter((i) => i % n === k);
       const onError = (e: Error) => reject(e);
       wk.once('error', onError);
       wk.once('message', (m: { sums: number[] }) => {
         wk.off('error', onError);
-        chunks.forEach((c, i) => (sums[c] = m.sums[i]!));
+        this.assigned[k]!.forEach((c, i) => (sums[c] = m.sums[i]!));
         resolve();
       });
-      wk.postMessage({ ...job, chunks, mode });
+      wk.postMessage(job);
     })));
     return sums;
   }

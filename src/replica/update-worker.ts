@@ -10,6 +10,7 @@ interface Data {
   v: Float32Array;
   s: Float32Array;
   grads: SharedArrayBuffer[];
+  /** This worker's chunks, for the whole run. */
   chunks: Chunk[];
   fd: number;
 }
@@ -25,7 +26,7 @@ function writeOut(src: Float32Array, at: number, length: number, fileIndex: numb
 
 /** Σw² of the chunk before the update (regularised chunks only), then the update. Mirrors
  *  Sgd.apply: v ← μ·v − lr·g; w ← (w − lr·λ·w) + v, with g = mean + l2·w. */
-function weights(c: Chunk, j: UpdateJob): number {
+function weights(c: Chunk, j: Extract<UpdateJob, { mode: 'step' }>): number {
   const { w, v } = d;
   const { lr, momentum, weightDecay } = j;
   const l2 = c.regularized ? j.l2 : 0;
@@ -55,10 +56,9 @@ function state(c: Chunk): void {
   writeOut(s, c.at, c.length, c.file);
 }
 
-parentPort!.on('message', (m: UpdateJob & { mode: 'step' | 'write' }) => {
-  const sums = m.chunks.map((k) => {
-    const c = d.chunks[k]!;
-    if (m.mode === 'write') {
+parentPort!.on('message', (job: UpdateJob) => {
+  const sums = d.chunks.map((c) => {
+    if (job.mode === 'write') {
       writeOut(c.kind === 'weight' ? d.w : d.s, c.at, c.length, c.file);
       return 0;
     }
@@ -66,7 +66,7 @@ parentPort!.on('message', (m: UpdateJob & { mode: 'step' | 'write' }) => {
       state(c);
       return 0;
     }
-    return weights(c, m);
+    return weights(c, job);
   });
   parentPort!.postMessage({ sums });
 });
